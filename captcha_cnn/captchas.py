@@ -1,0 +1,209 @@
+"""Captcha images: deterministic rendering, parallel generation and the on-disk cache.
+
+`captcha` 0.7 draws its randomness from the `secrets` module, which cannot be seeded. To make a
+sample a pure function of (dataset seed, split, index), each sample is rendered with the module's
+`secrets` temporarily replaced by a seeded `random.Random`. Because every sample carries its own
+seed, the result does not depend on how the work is split between processes, and a set of N
+samples is the first N samples of any larger set with the same spec.
+
+This module does not import TensorFlow: generator processes start quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from captcha import image as captcha_image
+from PIL import Image
+from tqdm import tqdm
+
+from captcha_cnn.labels import LabelCodec
+
+# Bump when rendering changes, so that old cache entries are not reused.
+GENERATOR_VERSION = 1
+SPLITS = ("train", "test")
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything that shapes a generated set; its hash names the cache entry."""
+
+    charset: str
+    length: int
+    width: int
+    height: int
+    size: int
+    seed: int
+    split: str
+
+    @classmethod
+    def from_config(cls, config: dict, split: str) -> DatasetSpec:
+        data = config["data"]
+        return cls(data["charset"], data["length"], data["width"], data["height"],
+                   data[f"{split}_size"], data["seed"], split)
+
+    def cache_key(self) -> str:
+        identity = dict(asdict(self), generator=GENERATOR_VERSION, captcha=version("captcha"))
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        return f"{self.split}-{self.length}x{len(self.charset)}-{self.width}x{self.height}" \
+               f"-n{self.size}-{digest[:12]}"
+
+
+class _SeededSecrets:
+    """The three `secrets` functions `captcha.image` calls, drawn from a seeded generator."""
+
+    def __init__(self, rng: random.Random):
+        self._rng = rng
+
+    def randbelow(self, n: int) -> int:
+        return self._rng.randrange(n)
+
+    def randbits(self, k: int) -> int:
+        return self._rng.getrandbits(k)
+
+    def choice(self, seq):
+        return self._rng.choice(seq)
+
+
+@contextlib.contextmanager
+def _seeded_captcha(rng: random.Random):
+    original = captcha_image.secrets
+    captcha_image.secrets = _SeededSecrets(rng)
+    try:
+        yield
+    finally:
+        captcha_image.secrets = original
+
+
+def to_gray(image: Image.Image) -> np.ndarray:
+    """Gray uint8 [height, width]: the mean of R, G and B, as the tutorial computes it."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return np.round(rgb.mean(axis=2)).astype(np.uint8)
+
+
+def sample_rng(seed: int, split: str, index: int) -> random.Random:
+    """The generator of one sample. String seeds hash with SHA-512: stable across processes."""
+    return random.Random(f"captcha_cnn/{seed}/{split}/{index}")
+
+
+def render_sample(spec: DatasetSpec, index: int, generator=None) -> tuple[str, np.ndarray]:
+    """Text and gray image of sample `index` of the set `spec`."""
+    rng = sample_rng(spec.seed, spec.split, index)
+    text = "".join(rng.choice(spec.charset) for _ in range(spec.length))
+    generator = generator or captcha_image.ImageCaptcha(width=spec.width, height=spec.height)
+    with _seeded_captcha(rng):
+        image = generator.generate_image(text)
+    return text, to_gray(image)
+
+
+def _render_range(args: tuple[DatasetSpec, int, int]) -> tuple[int, np.ndarray, np.ndarray]:
+    spec, start, stop = args
+    codec = LabelCodec(spec.charset, spec.length)
+    generator = captcha_image.ImageCaptcha(width=spec.width, height=spec.height)
+    images = np.empty((stop - start, spec.height, spec.width), dtype=np.uint8)
+    indices = np.empty((stop - start, spec.length), dtype=codec.index_dtype)
+    for offset, index in enumerate(range(start, stop)):
+        text, images[offset] = render_sample(spec, index, generator)
+        indices[offset] = codec.to_indices(text)
+    return start, images, indices
+
+
+def generate(spec: DatasetSpec, workers: int | None = None,
+             progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Render the set: images uint8 [size, height, width] and character indices [size, length]."""
+    workers = workers or os.cpu_count() or 1
+    chunk = max(1, min(500, -(-spec.size // (workers * 4))))
+    jobs = [(spec, start, min(start + chunk, spec.size)) for start in range(0, spec.size, chunk)]
+    codec = LabelCodec(spec.charset, spec.length)
+    images = np.empty((spec.size, spec.height, spec.width), dtype=np.uint8)
+    indices = np.empty((spec.size, spec.length), dtype=codec.index_dtype)
+    bar = tqdm(total=spec.size, desc=f"generating {spec.split} captchas", unit="img",
+               disable=not progress, file=sys.stderr, mininterval=0.5 if sys.stderr.isatty() else 10)
+    with bar:
+        if workers == 1 or len(jobs) == 1:
+            results = map(_render_range, jobs)
+            pool = contextlib.nullcontext()
+        else:
+            # spawn, not fork: the parent may already run TensorFlow threads, which fork copies badly.
+            pool = multiprocessing.get_context("spawn").Pool(workers)
+            results = pool.imap_unordered(_render_range, jobs)
+        with pool:
+            for start, chunk_images, chunk_indices in results:
+                images[start:start + len(chunk_images)] = chunk_images
+                indices[start:start + len(chunk_indices)] = chunk_indices
+                bar.update(len(chunk_images))
+    return images, indices
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: no torn file survives."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _load_verified(npz_path: Path, meta_path: Path, spec: DatasetSpec):
+    """The cached arrays if both files exist and match their recorded size and checksum, else None."""
+    if not (npz_path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        intact = (meta.get("bytes") == npz_path.stat().st_size
+                  and meta.get("sha256") == _sha256(npz_path))
+        if intact:
+            with np.load(npz_path, allow_pickle=False) as arrays:
+                images, indices = arrays["images"], arrays["indices"]
+            if images.shape == (spec.size, spec.height, spec.width) and len(indices) == spec.size:
+                return images, indices
+    except (OSError, ValueError, KeyError):
+        pass
+    print(f"warning: cached dataset {npz_path} is damaged or incomplete; regenerating it",
+          file=sys.stderr)
+    return None
+
+
+def load_or_generate(spec: DatasetSpec, data_dir: Path = DEFAULT_DATA_DIR,
+                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The set for `spec`, from the cache under `data_dir` when intact, otherwise generated and cached."""
+    data_dir = Path(data_dir)
+    npz_path = data_dir / f"{spec.cache_key()}.npz"
+    meta_path = npz_path.with_suffix(".json")
+    cached = _load_verified(npz_path, meta_path, spec)
+    if cached is not None:
+        return cached
+    started = time.perf_counter()
+    images, indices = generate(spec, progress=progress)
+    seconds = time.perf_counter() - started
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(npz_path, lambda handle: np.savez(handle, images=images, indices=indices))
+    meta = dict(asdict(spec), generator=GENERATOR_VERSION, captcha=version("captcha"),
+                bytes=npz_path.stat().st_size, sha256=_sha256(npz_path),
+                generation_seconds=round(seconds, 2))
+    _write_atomically(meta_path, lambda handle: handle.write(json.dumps(meta, indent=2).encode()))
+    return images, indices

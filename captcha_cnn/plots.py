@@ -1,0 +1,61 @@
+"""Curves of one or more runs side by side: loss, per-character and whole-captcha accuracy."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # Files only; no display is needed or assumed.
+import matplotlib.pyplot as plt  # noqa: E402
+
+from captcha_cnn.runlog import write_atomically  # noqa: E402
+
+
+def plot_runs(runs: list[dict], path: Path) -> None:
+    """Write a PNG with three panels. Each run is a dict with `label`, `rows` (metrics.jsonl),
+    `loss_levels` ({chance, floor}) and `chance` ({char, whole}) and gets its own colour; the
+    chance levels are drawn grey and each run's loss floor dotted in its colour."""
+    figure, (loss_axis, char_axis, whole_axis) = plt.subplots(1, 3, figsize=(16, 4.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, run in enumerate(runs):
+        colour = colours[index % len(colours)]
+        steps = [row["step"] for row in run["rows"]]
+        loss_axis.plot(steps, [row["test_loss"] for row in run["rows"]], color=colour,
+                       label=f"{run['label']} (held out)")
+        loss_axis.plot(steps, [row["train_loss"] for row in run["rows"]], color=colour,
+                       alpha=0.4, linestyle="--", label=f"{run['label']} (train)")
+        if run["loss_levels"]["floor"] > 0:
+            loss_axis.axhline(run["loss_levels"]["floor"], color=colour, linestyle=":",
+                              label=f"floor of {run['label']} = {run['loss_levels']['floor']:.3f}")
+        char_axis.plot(steps, [row["test_char_acc"] for row in run["rows"]], color=colour,
+                       label=run["label"])
+        whole_axis.plot(steps, [row["test_whole_acc"] for row in run["rows"]], color=colour,
+                        label=run["label"])
+
+    chance_losses = sorted({round(run["loss_levels"]["chance"], 3) for run in runs})
+    for chance in chance_losses:
+        loss_axis.axhline(chance, color="grey", linestyle="-.", linewidth=1,
+                          label=f"chance = {chance:.3f}")
+    for axis, key, name in ((char_axis, "char", "per character"), (whole_axis, "whole", "whole")):
+        for chance in sorted({run["chance"][key] for run in runs}):
+            axis.axhline(chance, color="grey", linestyle="-.", linewidth=1,
+                         label=f"chance = {chance:.3g}")
+        axis.set_ylim(-0.02, 1.02)
+        axis.set_ylabel(f"held-out accuracy ({name})")
+
+    loss_axis.set_yscale("log")
+    loss_axis.set_ylabel("loss (log scale)")
+    loss_axis.set_title("loss")
+    char_axis.set_title("per-character accuracy")
+    whole_axis.set_title("whole-captcha accuracy")
+    for axis in (loss_axis, char_axis, whole_axis):
+        axis.set_xlabel("training step")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    write_atomically(path, buffer.getvalue())

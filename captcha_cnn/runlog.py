@@ -1,0 +1,178 @@
+"""The run directory: everything needed to understand, resume or compare a run later.
+
+    config.yaml        the resolved config (defaults < experiment < --set)
+    environment.json   library versions, device, machine
+    metrics.jsonl      one JSON object per evaluation, in step order
+    tensorboard/       the same scalars as TensorBoard event files
+    checkpoints/       step-NNNNNNNN.npz: model and optimizer variables (the last two are kept)
+    model.keras        the final model (written when training finishes)
+    summary.json       final numbers; its presence marks a finished run
+
+Every file is written through a temporary file and a rename, so a crash leaves either the old
+complete file or the new one, never a torn file. Checkpoints are plain arrays in an .npz read
+with `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from captcha_cnn.errors import UserError
+
+KEEP_CHECKPOINTS = 2
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, nothing between."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "captcha", "numpy", "pillow"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class RunDir:
+    """Paths and file operations of one run directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.environment = self.path / "environment.json"
+        self.metrics = self.path / "metrics.jsonl"
+        self.tensorboard = self.path / "tensorboard"
+        self.checkpoints = self.path / "checkpoints"
+        self.model = self.path / "model.keras"
+        self.summary = self.path / "summary.json"
+
+    # Metrics ---------------------------------------------------------------------------------
+
+    def read_metrics(self) -> list[dict]:
+        """All complete rows. A torn last line (a crash in mid-append) is ignored."""
+        if not self.metrics.is_file():
+            return []
+        rows = []
+        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+        return rows
+
+    def append_metrics(self, row: dict) -> None:
+        """Append one row as one write of one line, flushed to disk."""
+        with open(self.metrics, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def keep_metrics_through(self, step: int) -> list[dict]:
+        """Drop rows after `step` (logged after the checkpoint we resume from); they are recomputed."""
+        rows = [row for row in self.read_metrics() if row["step"] <= step]
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        write_atomically(self.metrics, text.encode("utf-8"))
+        return rows
+
+    # Checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Checkpoints, oldest first."""
+        return sorted(self.checkpoints.glob("step-*.npz"))
+
+    def save_checkpoint(self, step: int, arrays: dict[str, np.ndarray]) -> Path:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        path = self.checkpoints / f"step-{step:08d}.npz"
+        write_atomically(path, buffer.getvalue())
+        for old in self.checkpoint_paths()[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+        return path
+
+    def load_latest_checkpoint(self) -> tuple[int, dict[str, np.ndarray]] | None:
+        """The newest readable checkpoint as (step, arrays); a damaged newest one falls back to the
+        one before it, with a warning. None when there is no readable checkpoint."""
+        for path in reversed(self.checkpoint_paths()):
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    arrays = {name: stored[name] for name in stored.files}
+                return int(path.stem.split("-")[1]), arrays
+            except (OSError, ValueError, KeyError, EOFError) as error:
+                print(f"warning: checkpoint {path} is unreadable ({error}); trying an older one",
+                      file=sys.stderr)
+        return None
+
+    # Config, environment, summary ------------------------------------------------------------
+
+    def write_json(self, path: Path, content: dict) -> None:
+        write_atomically(path, (json.dumps(content, indent=2) + "\n").encode("utf-8"))
+
+    def is_finished(self) -> bool:
+        return self.summary.is_file()
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# Keys a resumed run may change: more steps extend a run without changing what came before.
+RESUMABLE_CHANGES = ("train.steps",)
+
+
+def open_run_dir(run: RunDir, config: dict, resume: bool) -> None:
+    """Refuse to overwrite an existing run, and refuse to resume one with a different config."""
+    if not resume:
+        if run.path.exists() and any(run.path.iterdir()):
+            raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
+                            f"or pass another --run-dir")
+        return
+    if not run.config.is_file():
+        raise UserError(f"{run.path}: no run to resume (no config.yaml); drop --resume to start one")
+    try:
+        saved = _flatten(yaml.safe_load(run.config.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, AttributeError):
+        raise UserError(f"{run.config}: unreadable run config; cannot resume this run") from None
+    for key, value in _flatten(config).items():
+        if key not in RESUMABLE_CHANGES and saved.get(key) != value:
+            raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
+                            f"{value!r} now; only {', '.join(RESUMABLE_CHANGES)} may change "
+                            f"on --resume")

@@ -1,0 +1,280 @@
+"""The training loop: build, restore, then step / evaluate / log / checkpoint until done."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from captcha_cnn import captchas
+from captcha_cnn.config import dump
+from captcha_cnn.data import evaluation_batches, training_batches
+from captcha_cnn.errors import UserError
+from captcha_cnn.labels import LabelCodec
+from captcha_cnn.losses import loss_levels, per_example_loss
+from captcha_cnn.metrics import chance_levels, correct_characters, per_char_accuracy
+from captcha_cnn.model import build_model
+from captcha_cnn.runlog import RunDir, cpu_name, open_run_dir, package_versions, write_atomically
+
+REPO_RUNS = Path(__file__).resolve().parent.parent / "runs"
+# Training accuracy without dropout is measured on this many fixed training images, so the
+# curves show whether the held-out accuracy tracks the training accuracy (overfitting shows).
+TRAIN_EVAL_SIZE = 500
+
+
+def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
+    if train["optimizer"] == "adam":
+        return keras.optimizers.Adam(train["learning_rate"])
+    return keras.optimizers.SGD(train["learning_rate"], momentum=train["momentum"])
+
+
+def describe_device() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                 for gpu in gpus]
+        return f"GPU ({', '.join(names)})"
+    return f"CPU ({cpu_name()})"
+
+
+class _StopRequest:
+    """Turns Ctrl-C into a flag the loop checks between steps, so a step is never cut in half."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # A second Ctrl-C stops at once.
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+
+def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
+          data_dir: Path = captchas.DEFAULT_DATA_DIR, progress: bool = True) -> dict:
+    """Train one run as the config says; return the run's summary (its final numbers)."""
+    data, model_cfg, loss_cfg, train_cfg = (config[k] for k in ("data", "model", "loss", "train"))
+    run = RunDir(run_dir or REPO_RUNS / experiment)
+    open_run_dir(run, config, resume)  # Fails fast, before any slow work, on a wrong directory.
+    if resume and run.is_finished():
+        summary = json.loads(run.summary.read_text())
+        if summary["steps"] >= train_cfg["steps"]:
+            print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
+            return summary
+
+    # Data: generated once per spec and cached under data/, so the buggy run reuses the correct one's.
+    train_images, train_indices = captchas.load_or_generate(
+        captchas.DatasetSpec.from_config(config, "train"), data_dir, progress)
+    test_images, test_indices = captchas.load_or_generate(
+        captchas.DatasetSpec.from_config(config, "test"), data_dir, progress)
+    codec = LabelCodec.from_config(config)
+
+    # Model and optimizer, seeded.
+    keras.utils.set_random_seed(config["seed"])
+    if train_cfg["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    model = build_model(config)
+    optimizer = make_optimizer(train_cfg)
+    optimizer.build(model.trainable_variables)
+    state = TrainingState(model, optimizer)
+
+    # Restore, or start the run directory.
+    if resume and run.checkpoint_paths():
+        state.restore(run)
+        rows = run.keep_metrics_through(state.step)
+        print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
+    else:
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_atomically(run.config, dump(config).encode("utf-8"))
+        write_atomically(run.metrics, b"")
+    run.summary.unlink(missing_ok=True)
+    device = describe_device()
+    run.write_json(run.environment, {"device": device, "versions": package_versions(),
+                                     "experiment": experiment})
+
+    levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], codec.num_classes)
+    chance = chance_levels(data["length"], codec.num_classes)
+    steps, batch_size = train_cfg["steps"], train_cfg["batch_size"]
+    print(f"run directory:  {run.path}\n"
+          f"device:         {device}, TensorFlow {tf.__version__}\n"
+          f"data:           {len(train_images)} train / {len(test_images)} test captchas of "
+          f"{data['length']} from {data['charset']!r}, {data['width']}x{data['height']} gray\n"
+          f"labels:         {codec.width} wide ({data['length']} x {codec.num_classes}); "
+          f"loss {loss_cfg['name']} ({loss_cfg['layout']}): chance {levels['chance']:.3f}, "
+          f"floor {levels['floor']:.3f}\n"
+          f"model:          {model_cfg['name']}, {model.count_params():,} parameters; "
+          f"{train_cfg['optimizer']} lr {train_cfg['learning_rate']:g}\n"
+          f"steps:          {steps} x {batch_size} images = {steps * batch_size:,} images "
+          f"({steps * batch_size / len(train_images):.1f} epochs); chance accuracy "
+          f"{chance['char']:.3f} per char, {chance['whole']:.2g} whole", flush=True)
+
+    # Compiled steps.
+    @tf.function
+    def train_step(images, labels):
+        with tf.GradientTape() as tape:
+            outputs = model(images, training=True)
+            loss = tf.reduce_mean(per_example_loss(loss_cfg["name"], loss_cfg["layout"],
+                                                   labels, outputs, data["length"]))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(gradients, model.trainable_variables)
+        return loss, per_char_accuracy(labels, outputs, data["length"])
+
+    @tf.function
+    def eval_step(images, labels):
+        outputs = model(images, training=False)
+        losses = per_example_loss(loss_cfg["name"], loss_cfg["layout"], labels, outputs,
+                                  data["length"])
+        correct = correct_characters(labels, outputs, data["length"])
+        return (tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.float32)),
+                tf.reduce_sum(tf.cast(tf.reduce_all(correct, axis=-1), tf.float32)))
+
+    def evaluate(images, indices):
+        totals = np.zeros(3)
+        for batch in evaluation_batches(images, indices, codec, train_cfg["eval_batch_size"]):
+            totals += [float(value) for value in eval_step(*batch)]
+        return totals[0] / len(images), totals[1] / (len(images) * data["length"]), \
+            totals[2] / len(images)
+
+    train_eval_size = min(TRAIN_EVAL_SIZE, len(train_images))
+    batches = iter(training_batches(train_images, train_indices, codec, batch_size,
+                                    config["seed"], start_step=state.step))
+    writer = tf.summary.create_file_writer(str(run.tensorboard))
+    bar = tqdm(total=steps, initial=state.step, desc=experiment, unit="step", disable=not progress,
+               file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)
+    started = time.perf_counter() - state.elapsed_s
+    last_row = run.read_metrics()[-1] if run.read_metrics() else None
+
+    with _StopRequest() as stop, bar:
+        while state.step < steps:
+            # One training step.
+            loss, accuracy = train_step(*next(batches))
+            loss, accuracy = float(loss), float(accuracy)
+            if not math.isfinite(loss):
+                raise UserError(f"loss became {loss} at step {state.step + 1}: training diverged "
+                                f"(try a smaller train.learning_rate); the last good checkpoint "
+                                f"in {run.checkpoints} is kept")
+            state.step += 1
+            state.accumulate(loss, accuracy)
+            bar.update(1)
+
+            # Evaluation on the held-out set, logged to metrics.jsonl and TensorBoard.
+            if state.step % train_cfg["eval_every"] == 0 or state.step == steps:
+                test_loss, test_char, test_whole = evaluate(test_images, test_indices)
+                _, train_eval_char, train_eval_whole = evaluate(
+                    train_images[:train_eval_size], train_indices[:train_eval_size])
+                state.elapsed_s = time.perf_counter() - started
+                last_row = {"step": state.step, **state.running_means(),
+                            "train_eval_char_acc": train_eval_char,
+                            "train_eval_whole_acc": train_eval_whole,
+                            "test_loss": test_loss, "test_char_acc": test_char,
+                            "test_whole_acc": test_whole, "elapsed_s": round(state.elapsed_s, 2)}
+                run.append_metrics(last_row)
+                with writer.as_default(step=state.step):
+                    for name, value in last_row.items():
+                        if name != "step":
+                            tf.summary.scalar(name, value)
+                writer.flush()
+                state.reset_running()
+                bar.set_postfix(loss=f"{last_row['train_loss']:.3f}",
+                                test_char=f"{test_char:.3f}", test_whole=f"{test_whole:.3f}")
+
+            # Checkpoint, and stop cleanly after Ctrl-C.
+            if state.step % train_cfg["checkpoint_every"] == 0 or state.step == steps \
+                    or stop.requested:
+                state.elapsed_s = time.perf_counter() - started
+                state.save(run)
+            if stop.requested:
+                bar.close()
+                print(f"\nstopped at step {state.step}; checkpoint saved. Continue with:\n"
+                      f"  python train.py --config {experiment} --run-dir {run.path} --resume",
+                      file=sys.stderr)
+                raise SystemExit(130)
+
+    # The finished run: the final model and the summary that marks it done.
+    temporary = run.path / ".model.tmp.keras"
+    model.save(temporary)
+    temporary.replace(run.model)
+    summary = summarize(run.read_metrics(), state.elapsed_s, levels, chance)
+    run.write_json(run.summary, summary)
+    print(f"finished {steps} steps in {state.elapsed_s / 60:.1f} min: test per-char accuracy "
+          f"{last_row['test_char_acc']:.3f}, whole {last_row['test_whole_acc']:.3f}, "
+          f"loss {last_row['test_loss']:.3f}. Metrics in {run.metrics}")
+    return summary
+
+
+def summarize(rows: list[dict], elapsed_s: float, levels: dict, chance: dict) -> dict:
+    """Final and best numbers of a run, with the reference levels they should be read against."""
+    final = rows[-1]
+    return {"steps": final["step"], "elapsed_s": round(elapsed_s, 2),
+            "final": final,
+            "best_test_char_acc": max(row["test_char_acc"] for row in rows),
+            "best_test_whole_acc": max(row["test_whole_acc"] for row in rows),
+            "min_test_loss": min(row["test_loss"] for row in rows),
+            "loss_levels": levels, "chance_accuracy": chance}
+
+
+class TrainingState:
+    """What a checkpoint must hold to resume exactly: every model and optimizer variable (the
+    dropout seed generators are model variables), the step, the elapsed time, and the running
+    training means of the evaluation interval in progress."""
+
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.step, self.elapsed_s = 0, 0.0
+        self.reset_running()
+
+    def reset_running(self):
+        self.loss_sum, self.accuracy_sum, self.count = 0.0, 0.0, 0
+
+    def accumulate(self, loss: float, accuracy: float):
+        self.loss_sum += loss
+        self.accuracy_sum += accuracy
+        self.count += 1
+
+    def running_means(self) -> dict:
+        return {"train_loss": self.loss_sum / self.count,
+                "train_char_acc": self.accuracy_sum / self.count}
+
+    def _variables(self) -> dict[str, tf.Variable]:
+        named = {f"model/{i}": v for i, v in enumerate(self.model.variables)}
+        named.update({f"optimizer/{i}": v for i, v in enumerate(self.optimizer.variables)})
+        return named
+
+    def save(self, run: RunDir):
+        arrays = {name: np.asarray(v.numpy()) for name, v in self._variables().items()}
+        arrays["state"] = np.array([self.step, self.elapsed_s, self.loss_sum, self.accuracy_sum,
+                                    self.count], dtype=np.float64)
+        run.save_checkpoint(self.step, arrays)
+
+    def restore(self, run: RunDir):
+        loaded = run.load_latest_checkpoint()
+        if loaded is None:
+            raise UserError(f"{run.checkpoints}: no readable checkpoint to resume from; "
+                            f"start a new run with another --run-dir")
+        _, arrays = loaded
+        variables = self._variables()
+        if set(arrays) != set(variables) | {"state"}:
+            raise UserError(f"{run.checkpoints}: checkpoint does not match the model in "
+                            f"{run.config}")
+        for name, variable in variables.items():
+            if tuple(arrays[name].shape) != tuple(variable.shape):
+                raise UserError(f"{run.checkpoints}: {name} has shape {arrays[name].shape}, "
+                                f"the model expects {tuple(variable.shape)}")
+            variable.assign(arrays[name])
+        step, self.elapsed_s, self.loss_sum, self.accuracy_sum, count = arrays["state"].tolist()
+        self.step, self.count = int(step), int(count)

@@ -1,0 +1,51 @@
+"""Train the captcha CNN with the loss a config chooses.
+
+    python train.py --config correct.yaml                      # runs/correct
+    python train.py --config buggy.yaml --set train.steps=1000 # any key can be overridden
+    python train.py --config correct.yaml --resume             # continue an interrupted run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from captcha_cnn.cli import run_cli
+from captcha_cnn.config import load_config
+from captcha_cnn.errors import UserError
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="a file in configs/ (correct.yaml, buggy.yaml, ...) "
+                        "or a path; optional with --resume --run-dir")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override one key, e.g. train.steps=200")
+    parser.add_argument("--run-dir", type=Path, help="where the run is written "
+                        "(default: runs/<config name>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in the run directory from its last checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+
+    config_name = args.config
+    experiment = None
+    if config_name is None:
+        if not (args.resume and args.run_dir):
+            parser.error("--config is required (or --resume with --run-dir)")
+        config_name = str(args.run_dir / "config.yaml")
+        if not Path(config_name).is_file():
+            raise UserError(f"{args.run_dir}: no run to resume (no config.yaml)")
+        experiment = args.run_dir.name
+    config, name = load_config(config_name, args.overrides)
+
+    from captcha_cnn.training import train  # TensorFlow loads only once the config is valid.
+
+    train(config, experiment or name, run_dir=args.run_dir, resume=args.resume,
+          progress=not args.no_progress)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -27,6 +27,8 @@ def main(argv=None) -> None:
                         "(default: runs/<config name>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in the run directory from its last checkpoint")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where generated captcha sets are cached (default: data/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -44,7 +46,7 @@ def main(argv=None) -> None:
     from captcha_cnn.training import train  # TensorFlow loads only once the config is valid.
 
     train(config, experiment or name, run_dir=args.run_dir, resume=args.resume,
-          progress=not args.no_progress)
+          data_dir=args.data_dir, progress=not args.no_progress)
 
 
 if __name__ == "__main__":

@@ -66,10 +66,11 @@ class _StopRequest:
 
 
 def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
-          data_dir: Path = captchas.DEFAULT_DATA_DIR, progress: bool = True) -> dict:
+          data_dir: Path | None = None, progress: bool = True) -> dict:
     """Train one run as the config says; return the run's summary (its final numbers)."""
     data, model_cfg, loss_cfg, train_cfg = (config[k] for k in ("data", "model", "loss", "train"))
     run = RunDir(run_dir or REPO_RUNS / experiment)
+    data_dir = data_dir or captchas.DEFAULT_DATA_DIR
     open_run_dir(run, config, resume)  # Fails fast, before any slow work, on a wrong directory.
     if resume and run.is_finished():
         summary = json.loads(run.summary.read_text())

@@ -1,0 +1,163 @@
+"""The losses against the seed's numbers (SCIENCE.md section 1), and their gradients."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from captcha_cnn import config
+from captcha_cnn.losses import LOSSES, loss_levels, per_example_loss
+
+CASE1_LABELS = [[0.2, 0.3, 0.5]]
+CASE1_LOGITS = [[2.0, 0.5, 1.0]]
+CASE2_LABELS = [[1.0 if i in (3, 15, 21, 37) else 0.0 for i in range(40)]]
+CASE2_LOGITS = [[
+    5.414214045506107, 1.0364190761952838, 1.0931452034494957, 3.894246202026429,
+    2.3824730004342136, 5.965072403073978, 2.076533529367469, 1.4828656147245602,
+    2.3414934241076537, 3.5602012920818584, 0.11375485316768152, 3.450451299129589,
+    2.8094892586761437, 1.788879710725854, 2.80663522176181, 4.924723247878252,
+    2.4961140164238786, 5.9613323377434995, 0.7989157311136863, 4.2635188203807335,
+    3.4873045567789664, 5.11255294433231, 3.2693959007989832, 4.490670418324648,
+    1.6669091076779448, 5.747519715144237, 1.4899624466441748, 4.077105711625433,
+    0.1835752962824988, 5.337763177515887, 5.809078207371751, 3.070040261173903,
+    2.4653770382715177, 0.03311200569409323, 3.3492673710270733, 3.477621449855114,
+    3.63523160480906, 2.312116025458221, 0.45082654327315574, 0.4283251243179722]]
+
+
+def written_out_cross_entropy(labels, logits):
+    """The seed's result2: -sum(labels * log(softmax(logits)))."""
+    return -tf.reduce_sum(labels * tf.math.log(tf.nn.softmax(logits)), axis=-1)
+
+
+@pytest.mark.parametrize("labels, logits, correct, buggy", [
+    (CASE1_LABELS, CASE1_LOGITS, 1.41436878, 1.17185777),
+    (CASE2_LABELS, CASE2_LOGITS, 15.51456065, 14.72931443),
+])
+def test_seed_numbers(labels, logits, correct, buggy):
+    labels, logits = tf.constant(labels, tf.float64), tf.constant(logits, tf.float64)
+    assert LOSSES["logits"](labels, logits).numpy()[0] == pytest.approx(correct, rel=1e-7)
+    assert written_out_cross_entropy(labels, logits).numpy()[0] == pytest.approx(correct, rel=1e-7)
+    assert LOSSES["softmax_then_logits"](labels, logits).numpy()[0] == pytest.approx(buggy, rel=1e-7)
+    # float32, as in training, agrees to about 1e-6.
+    as32 = LOSSES["softmax_then_logits"](tf.cast(labels, tf.float32), tf.cast(logits, tf.float32))
+    assert as32.numpy()[0] == pytest.approx(buggy, rel=1e-5)
+
+
+def test_buggy_loss_is_a_double_softmax_in_plain_numpy():
+    """Nothing (such as Keras's logit recovery) may quietly repair the bug."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(5, 10))
+    labels = np.eye(10)[rng.integers(0, 10, size=5)]
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    q = np.exp(p) / np.exp(p).sum(-1, keepdims=True)
+    expected = -(labels * np.log(q)).sum(-1)
+    assert np.allclose(LOSSES["softmax_then_logits"](labels, logits).numpy(), expected)
+
+
+def test_sigmoid_loss_is_the_mean_binary_cross_entropy():
+    labels = np.array([[1.0, 0.0, 0.0, 1.0]])
+    logits = np.array([[2.0, -1.0, 0.5, 0.0]])
+    p = 1 / (1 + np.exp(-logits))
+    expected = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean(-1)
+    assert np.allclose(LOSSES["sigmoid"](labels, logits).numpy(), expected)
+
+
+def gradients(loss_name, layout, labels, logits, length):
+    logits = tf.Variable(logits, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(per_example_loss(loss_name, layout, tf.constant(labels, tf.float64),
+                                              logits, length))
+    return tape.gradient(loss, logits).numpy()
+
+
+def written_out_gradients(loss_fn, labels, logits):
+    logits = tf.Variable(logits, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(loss_fn(tf.constant(labels, tf.float64), logits))
+    return tape.gradient(loss, logits).numpy()
+
+
+def test_per_char_gradients_match_autodiff_of_the_written_out_formula():
+    rng = np.random.default_rng(1)
+    labels = np.eye(10)[rng.integers(0, 10, size=(3, 4))].reshape(3, 40)
+    logits = rng.normal(size=(3, 40))
+
+    def per_char(labels, logits):
+        blocks = written_out_cross_entropy(tf.reshape(labels, [-1, 4, 10]),
+                                           tf.reshape(logits, [-1, 4, 10]))
+        return tf.reduce_mean(blocks, axis=-1)
+
+    def per_char_buggy(labels, logits):
+        probabilities = tf.nn.softmax(tf.reshape(logits, [-1, 4, 10]))
+        blocks = written_out_cross_entropy(tf.reshape(labels, [-1, 4, 10]), probabilities)
+        return tf.reduce_mean(blocks, axis=-1)
+
+    assert np.allclose(gradients("logits", "per_char", labels, logits, 4),
+                       written_out_gradients(per_char, labels, logits))
+    assert np.allclose(gradients("softmax_then_logits", "per_char", labels, logits, 4),
+                       written_out_gradients(per_char_buggy, labels, logits))
+
+
+def test_flat_multi_hot_gradient_is_wrong_exactly_as_measured_in_science_md():
+    """TensorFlow's fused op returns softmax(z) - labels, not the loss's true gradient."""
+    labels, logits = [[1.0, 1.0, 0.0, 0.0]], [[1.0, 2.0, 0.5, 0.0]]
+    fused = gradients("logits", "flat", labels, logits, length=2)
+    true = written_out_gradients(written_out_cross_entropy, labels, logits)
+    assert np.allclose(fused, [[-0.787, -0.421, 0.129, 0.078]], atol=1e-3)
+    assert np.allclose(true, [[-0.574, 0.159, 0.259, 0.157]], atol=1e-3)
+    assert fused.sum() == pytest.approx(1 - 2)
+    # Normalised labels (rows sum to 1) make the fused gradient true again.
+    normalized = gradients("logits", "flat_normalized", labels, logits, length=2)
+    true_normalized = written_out_gradients(
+        lambda y, z: written_out_cross_entropy(y / 2, z), labels, logits)
+    assert np.allclose(normalized, true_normalized)
+
+
+def test_layouts_report_the_loss_on_their_own_scale():
+    labels = tf.constant(CASE2_LABELS, tf.float64)
+    zeros = tf.zeros_like(labels)
+    assert per_example_loss("logits", "per_char", labels, zeros, 4).numpy()[0] == \
+        pytest.approx(math.log(10))
+    assert per_example_loss("logits", "flat", labels, zeros, 4).numpy()[0] == \
+        pytest.approx(4 * math.log(40))
+    assert per_example_loss("logits", "flat_normalized", labels, zeros, 4).numpy()[0] == \
+        pytest.approx(math.log(40))
+
+
+def test_levels_for_ten_and_sixteen_classes():
+    ten = loss_levels("softmax_then_logits", "per_char", 4, 10)
+    assert ten["chance"] == pytest.approx(2.302585, abs=1e-6)
+    assert ten["floor"] == pytest.approx(-math.log(math.e / (math.e + 9)))
+    assert ten["floor"] == pytest.approx(1.4612, abs=1e-4)
+    sixteen = loss_levels("softmax_then_logits", "per_char", 5, 16)
+    assert sixteen["floor"] == pytest.approx(-math.log(math.e / (math.e + 15)))
+    assert sixteen["chance"] == pytest.approx(math.log(16))
+    flat = loss_levels("softmax_then_logits", "flat", 4, 10)
+    assert flat["floor"] == pytest.approx(13.868, abs=1e-3)
+    assert flat["chance"] == pytest.approx(14.756, abs=1e-3)
+    assert loss_levels("logits", "per_char", 4, 10)["floor"] == 0.0
+    assert loss_levels("logits", "flat", 4, 10)["floor"] == pytest.approx(4 * math.log(4))
+    assert loss_levels("logits", "flat_normalized", 4, 10)["floor"] == pytest.approx(math.log(4))
+
+
+@pytest.mark.parametrize("layout", ["per_char", "flat", "flat_normalized"])
+def test_buggy_loss_never_goes_below_its_floor(layout):
+    """Push the logits hard toward the labels: the buggy loss approaches its floor from above."""
+    rng = np.random.default_rng(2)
+    labels = np.eye(10)[rng.integers(0, 10, size=(64, 4))].reshape(64, 40)
+    floor = loss_levels("softmax_then_logits", layout, 4, 10)["floor"]
+    for scale in (0.0, 1.0, 10.0, 100.0):
+        logits = scale * labels + rng.normal(size=labels.shape)
+        values = per_example_loss("softmax_then_logits", layout, tf.constant(labels),
+                                  tf.constant(logits), 4).numpy()
+        assert (values >= floor - 1e-9).all()
+    # With saturated logits the floor is reached (within the noise's uneven split of the mass).
+    assert values.min() == pytest.approx(floor, abs=1e-3)
+
+
+def test_registry_names_match_the_config_schema():
+    from captcha_cnn.model import MODELS
+
+    assert tuple(LOSSES) == config.LOSS_NAMES
+    assert tuple(MODELS) == config.MODEL_NAMES

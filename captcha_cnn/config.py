@@ -80,6 +80,11 @@ def _coerce(default: Any, value: Any, key: str, source: str) -> Any:
     if isinstance(default, bool) or isinstance(value, bool):
         ok = isinstance(default, bool) and isinstance(value, bool)
     elif isinstance(default, float):
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string; accept it.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         ok = isinstance(value, (int, float))
         value = float(value) if ok else value
     else:

@@ -57,7 +57,7 @@ class LabelCodec:
         return one_hot.reshape(len(indices), self.width)
 
     def argmax_indices(self, vectors: np.ndarray) -> np.ndarray:
-        """Per-character argmax of multi-hot labels, probabilities or logits: [..., width] -> [..., length]."""
+        """Per-character argmax of labels, probabilities or logits: [..., width] -> [..., length]."""
         vectors = np.asarray(vectors)
         if vectors.shape[-1] != self.width:
             raise ValueError(f"expected vectors of width {self.width} "

@@ -1,0 +1,143 @@
+"""The entry points as a user runs them: end to end on the smoke config, and every error path."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_command
+from PIL import Image
+
+from captcha_cnn.captchas import DatasetSpec, render_sample
+
+SMOKE = ["train.py", "--config", "smoke.yaml", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One real smoke run through train.py, shared by the tests that read it."""
+    root = tmp_path_factory.mktemp("smoke")
+    data_dir, run_dir = root / "data", root / "run"
+    result = run_command(*SMOKE, "--run-dir", str(run_dir), "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stderr
+    return {"run": run_dir, "data": data_dir, "stdout": result.stdout, "root": root}
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_smoke_run_writes_a_complete_run_directory(smoke_run):
+    run = smoke_run["run"]
+    for name in ("config.yaml", "environment.json", "metrics.jsonl", "model.keras",
+                 "summary.json"):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((run / "checkpoints").glob("step-*.npz"))
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [3, 6]
+    for key in ("train_loss", "test_loss", "test_char_acc", "test_whole_acc", "elapsed_s"):
+        assert all(key in row for row in rows)
+    # Six steps of a tiny model: the loss is still at ln(10) and accuracy near chance.
+    assert abs(rows[-1]["test_loss"] - np.log(10)) < 0.1
+    assert 0.0 <= rows[-1]["test_char_acc"] <= 0.4
+    stdout = smoke_run["stdout"]
+    for derived in ("run directory:", "device:", "40 wide (4 x 10)", "parameters",
+                    "6 x 16 images = 96 images"):
+        assert derived in stdout
+
+
+def test_evaluate_writes_figure_and_table(smoke_run, tmp_path):
+    result = run_command("evaluate.py", str(smoke_run["run"]), "--out", str(tmp_path / "e"))
+    assert result.returncode == 0, result.stderr
+    figure = tmp_path / "e" / "curves.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(figure) as image:
+        assert image.width > 1000
+    table = (tmp_path / "e" / "summary.md").read_text()
+    assert "| run |" in table and "| smoke-run |" not in table and "| run | logits |" in table
+
+
+def test_evaluate_reads_an_image_file(smoke_run, tmp_path):
+    spec = DatasetSpec("0123456789", 4, 48, 16, 1, 99, "test")
+    _, gray = render_sample(spec, 0)
+    path = tmp_path / "captcha.png"
+    Image.fromarray(gray).save(path)
+    result = run_command("evaluate.py", str(smoke_run["run"]), "--image", str(path))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.split()[0]
+    assert len(text) == 4 and set(text) <= set("0123456789")
+    assert "per-character probability" in result.stdout
+
+
+def test_an_existing_run_is_never_overwritten(smoke_run):
+    before = (smoke_run["run"] / "metrics.jsonl").read_bytes()
+    result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]),
+                         "--data-dir", str(smoke_run["data"]))
+    assert_one_line_error(result, str(smoke_run["run"]), "--resume")
+    assert (smoke_run["run"] / "metrics.jsonl").read_bytes() == before
+
+
+def test_resuming_a_finished_run_does_nothing(smoke_run):
+    result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]),
+                         "--data-dir", str(smoke_run["data"]), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout
+
+
+def test_resuming_with_a_different_config_is_refused(smoke_run):
+    result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]), "--data-dir",
+                         str(smoke_run["data"]), "--resume", "--set", "train.learning_rate=0.1")
+    assert_one_line_error(result, "train.learning_rate", "only train.steps may change")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--config", "nosuch.yaml"], ["nosuch.yaml: config file not found"]),
+    (["--config", "smoke.yaml", "--set", "train.stepz=3"], ["train.stepz: unknown key"]),
+    (["--config", "smoke.yaml", "--set", "loss.name=softmax"],
+     ["loss.name: unknown value 'softmax'", "softmax_then_logits"]),
+    (["--config", "smoke.yaml", "--set", "data.charset=0120"], ["repeats '0'"]),
+    (["--config", "smoke.yaml", "--set", "train.batch_size=0"], ["train.batch_size"]),
+])
+def test_bad_input_fails_in_one_line_and_creates_nothing(tmp_path, args, fragments):
+    run_dir, data_dir = tmp_path / "run", tmp_path / "data"
+    result = run_command("train.py", *args, "--run-dir", str(run_dir), "--data-dir", str(data_dir))
+    assert_one_line_error(result, *fragments)
+    assert not run_dir.exists() and not data_dir.exists()
+
+
+def test_a_malformed_config_file_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  steps: [1,\n")
+    result = run_command("train.py", "--config", str(bad), "--run-dir", str(tmp_path / "r"))
+    assert_one_line_error(result, str(bad), "malformed YAML")
+
+
+def test_a_diverging_run_stops_loudly(tmp_path):
+    result = run_command(*SMOKE, "--set", "train.optimizer=sgd", "--set",
+                         "train.learning_rate=1e12", "--run-dir", str(tmp_path / "run"),
+                         "--data-dir", str(tmp_path / "data"))
+    assert_one_line_error(result, "loss became", "train.learning_rate")
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("make_image, fragments", [
+    (None, ["image file not found"]),
+    (lambda path: path.write_text("not an image"), ["not a readable image"]),
+    (lambda path: Image.new("L", (160, 60)).save(path), ["image is 160x60", "48x16"]),
+])
+def test_bad_image_files_are_refused(smoke_run, tmp_path, make_image, fragments):
+    path = tmp_path / "input.png"
+    if make_image:
+        make_image(path)
+    result = run_command("evaluate.py", str(smoke_run["run"]), "--image", str(path))
+    assert_one_line_error(result, str(path), *fragments)
+
+
+def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
+    result = run_command("evaluate.py", str(tmp_path), "--out", str(tmp_path / "e"))
+    assert_one_line_error(result, "not a run directory")

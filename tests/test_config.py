@@ -1,0 +1,106 @@
+import pytest
+
+from captcha_cnn.config import ConfigError, load_config, load_defaults, merge, parse_override
+
+
+def write(tmp_path, text, name="experiment.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_then_experiment_then_overrides():
+    defaults = load_defaults()
+    config, name = load_config("buggy.yaml", ["train.steps=200", "train.learning_rate=1e-3"])
+    assert name == "buggy"
+    assert config["loss"]["name"] == "softmax_then_logits"  # From buggy.yaml.
+    assert config["train"]["steps"] == 200  # From --set.
+    assert config["train"]["learning_rate"] == 0.001
+    assert config["train"]["batch_size"] == defaults["train"]["batch_size"]  # From default.yaml.
+
+
+def test_correct_and_buggy_differ_only_in_the_loss():
+    correct, _ = load_config("correct.yaml")
+    buggy, _ = load_config("buggy.yaml")
+    assert correct["loss"]["name"] == "logits"
+    buggy["loss"]["name"] = "logits"
+    assert correct == buggy
+
+
+def test_a_config_path_works_as_well_as_a_name(tmp_path):
+    config, name = load_config(write(tmp_path, "train: {steps: 7}\n", "mine.yaml"))
+    assert (name, config["train"]["steps"]) == ("mine", 7)
+
+
+def test_string_overrides_stay_strings():
+    config, _ = load_config("smoke.yaml", ["data.charset=0123456789ABCDEF", "data.length=5"])
+    assert config["data"]["charset"] == "0123456789ABCDEF"
+    config, _ = load_config("smoke.yaml", ["data.charset=0123456789"])
+    assert config["data"]["charset"] == "0123456789"
+
+
+def test_an_integer_is_accepted_where_a_number_is_expected():
+    config, _ = load_config(None, ["train.learning_rate=1"])
+    assert config["train"]["learning_rate"] == 1.0 and isinstance(
+        config["train"]["learning_rate"], float)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  stepz: 5\n", r"experiment.yaml: train.stepz: unknown key"),
+    ("optimiser: adam\n", r"optimiser: unknown key"),
+    ("train:\n  steps: many\n", r"train.steps: expected a integer, got 'many'"),
+    ("train:\n  steps: 2.5\n", r"train.steps: expected a integer"),
+    ("train:\n  deterministic: 1\n", r"train.deterministic: expected a boolean"),
+    ("data:\n  charset: 0123\n", r"data.charset: expected a string.*quote it"),
+    ("train: 5\n", r"train: expected a mapping"),
+    ("train:\n  steps: 0\n", r"train.steps: must be at least 1, got 0"),
+    ("train:\n  batch_size: -4\n", r"train.batch_size: must be at least 1"),
+    ("train:\n  eval_every: 0\n", r"train.eval_every: must be at least 1"),
+    ("data:\n  length: 0\n", r"data.length: must be at least 1"),
+    ("data:\n  charset: ''\n", r"data.charset: must not be empty"),
+    ("data:\n  charset: '01231'\n", r"data.charset: '01231' repeats '1'"),
+    ("data:\n  width: 4\n", r"data.width: 4 is too small"),
+    ("data:\n  height: 7\n", r"data.height: 7 is too small"),
+    ("train:\n  learning_rate: 0\n", r"train.learning_rate: must be positive"),
+    ("model:\n  name: resnet\n", r"model.name: unknown value 'resnet' \(allowed: classic\)"),
+    ("loss:\n  name: softmax\n",
+     r"loss.name: unknown value 'softmax' \(allowed: logits, softmax_then_logits, sigmoid\)"),
+    ("loss:\n  layout: rows\n", r"loss.layout: unknown value 'rows' \(allowed: per_char, flat"),
+    ("train:\n  optimizer: rmsprop\n", r"train.optimizer: unknown value 'rmsprop' \(allowed: adam, sgd\)"),
+    ("model:\n  dropout: 1.0\n", r"model.dropout: must be in \[0, 1\)"),
+    ("loss: {name: sigmoid, layout: flat_normalized}\n", r"loss.layout: flat_normalized"),
+    ("train: [1, 2\n", r"experiment.yaml: malformed YAML at line"),
+    ("- a\n- b\n", r"experiment.yaml: a config must be a mapping.*not list"),
+])
+def test_bad_configs_are_refused_naming_file_key_and_value(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_an_empty_config_file_means_all_defaults(tmp_path):
+    config, _ = load_config(write(tmp_path, ""))
+    assert config == load_defaults()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.stepz=5", r"--set train.stepz=5: train.stepz: unknown key"),
+    ("train=5", r"train: expected a mapping"),
+    ("train.steps", r"expected KEY=VALUE"),
+    ("train.steps=abc", r"train.steps: expected a integer, got 'abc'"),
+    ("loss.name=softmax", r"loss.name: unknown value 'softmax'"),
+])
+def test_bad_overrides_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("smoke.yaml", [override])
+
+
+def test_a_missing_config_lists_the_available_ones():
+    with pytest.raises(ConfigError, match=r"nosuch.yaml: config file not found.*correct.yaml"):
+        load_config("nosuch.yaml")
+
+
+def test_merge_does_not_modify_its_inputs():
+    base = {"a": {"b": 1}}
+    merged = merge(base, {"a": {"b": 2}}, "test")
+    assert base == {"a": {"b": 1}} and merged == {"a": {"b": 2}}
+    assert parse_override("a.b=3", base) == {"a": {"b": 3}}

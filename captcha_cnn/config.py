@@ -193,6 +193,14 @@ def validate(config: dict, source: str) -> None:
                           f"softmax; with loss.name sigmoid use per_char or flat")
 
 
+def _display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def load_defaults() -> dict:
     """The defaults, read from `configs/default.yaml`."""
     return read_yaml(DEFAULT_CONFIG)
@@ -208,7 +216,7 @@ def load_config(name: str | None, overrides: list[str] = ()) -> tuple[dict, str]
     source = str(DEFAULT_CONFIG)
     if name is not None:
         path = find_config(name)
-        source = str(path)
+        source = _display(path)
         config = merge(config, read_yaml(path), source)
         experiment = path.stem
     for text in overrides:

@@ -175,15 +175,18 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
 
             # Evaluation on the held-out set, logged to metrics.jsonl and TensorBoard.
             if state.step % train_cfg["eval_every"] == 0 or state.step == steps:
+                eval_started = time.perf_counter()
                 test_loss, test_char, test_whole = evaluate(test_images, test_indices)
                 _, train_eval_char, train_eval_whole = evaluate(
                     train_images[:train_eval_size], train_indices[:train_eval_size])
+                eval_seconds = time.perf_counter() - eval_started
                 state.elapsed_s = time.perf_counter() - started
                 last_row = {"step": state.step, **state.running_means(),
                             "train_eval_char_acc": train_eval_char,
                             "train_eval_whole_acc": train_eval_whole,
                             "test_loss": test_loss, "test_char_acc": test_char,
-                            "test_whole_acc": test_whole, "elapsed_s": round(state.elapsed_s, 2)}
+                            "test_whole_acc": test_whole, "elapsed_s": round(state.elapsed_s, 2),
+                            "eval_s": round(eval_seconds, 3)}
                 run.append_metrics(last_row)
                 with writer.as_default(step=state.step):
                     for name, value in last_row.items():

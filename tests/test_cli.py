@@ -45,6 +45,14 @@ def test_smoke_run_writes_a_complete_run_directory(smoke_run):
     # Six steps of a tiny model: the loss is still at ln(10) and accuracy near chance.
     assert abs(rows[-1]["test_loss"] - np.log(10)) < 0.1
     assert 0.0 <= rows[-1]["test_char_acc"] <= 0.4
+    # TensorBoard reads the same scalars back (TF 2 writes them as tensor events).
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    for tag in ("train_loss", "test_loss", "test_char_acc", "test_whole_acc"):
+        assert tag in events.Tags()["tensors"]
+    assert [event.step for event in events.Tensors("test_char_acc")] == [3, 6]
     stdout = smoke_run["stdout"]
     for derived in ("run directory:", "device:", "40 wide (4 x 10)", "parameters",
                     "6 x 16 images = 96 images"):

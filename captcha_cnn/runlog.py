@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import sys
+import zipfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -130,7 +131,7 @@ class RunDir:
                 with np.load(path, allow_pickle=False) as stored:
                     arrays = {name: stored[name] for name in stored.files}
                 return int(path.stem.split("-")[1]), arrays
-            except (OSError, ValueError, KeyError, EOFError) as error:
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
                 print(f"warning: checkpoint {path} is unreadable ({error}); trying an older one",
                       file=sys.stderr)
         return None
@@ -142,6 +143,11 @@ class RunDir:
 
     def is_finished(self) -> bool:
         return self.summary.is_file()
+
+    def remove_stale_temporaries(self) -> None:
+        """Temporary files left by a process killed in mid-write; their targets are intact."""
+        for temporary in self.path.rglob(".*.tmp*"):
+            temporary.unlink(missing_ok=True)
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -158,15 +164,23 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 RESUMABLE_CHANGES = ("train.steps",)
 
 
-def open_run_dir(run: RunDir, config: dict, resume: bool) -> None:
-    """Refuse to overwrite an existing run, and refuse to resume one with a different config."""
-    if not resume:
-        if run.path.exists() and any(run.path.iterdir()):
-            raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
-                            f"or pass another --run-dir")
-        return
+def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
+    """Check the run directory before any slow work; return True if there is a run to continue.
+
+    An existing run is never overwritten (that needs --resume) and never resumed with a different
+    config. --resume on a directory that holds no run yet (a run killed while its data was being
+    generated) simply starts it.
+    """
     if not run.config.is_file():
-        raise UserError(f"{run.path}: no run to resume (no config.yaml); drop --resume to start one")
+        if run.path.exists() and any(not p.name.startswith(".") for p in run.path.iterdir()):
+            raise UserError(f"{run.path} exists and is not a run directory (no config.yaml); "
+                            f"pass another --run-dir")
+        if resume:
+            print(f"note: {run.path} holds no run yet; starting it")
+        return False
+    if not resume:
+        raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
+                        f"or pass another --run-dir")
     try:
         saved = _flatten(yaml.safe_load(run.config.read_text(encoding="utf-8")))
     except (yaml.YAMLError, AttributeError):
@@ -176,3 +190,4 @@ def open_run_dir(run: RunDir, config: dict, resume: bool) -> None:
             raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
                             f"{value!r} now; only {', '.join(RESUMABLE_CHANGES)} may change "
                             f"on --resume")
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -25,6 +26,8 @@ from captcha_cnn.model import build_model
 from captcha_cnn.runlog import RunDir, cpu_name, open_run_dir, package_versions, write_atomically
 
 REPO_RUNS = Path(__file__).resolve().parent.parent / "runs"
+# A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
+SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Training accuracy without dropout is measured on this many fixed training images, so the
 # curves show whether the held-out accuracy tracks the training accuracy (overfitting shows).
 TRAIN_EVAL_SIZE = 500
@@ -69,9 +72,13 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
           data_dir: Path | None = None, progress: bool = True) -> dict:
     """Train one run as the config says; return the run's summary (its final numbers)."""
     data, model_cfg, loss_cfg, train_cfg = (config[k] for k in ("data", "model", "loss", "train"))
+    if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
+        raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
+                        f"pass --run-dir")
     run = RunDir(run_dir or REPO_RUNS / experiment)
     data_dir = data_dir or captchas.DEFAULT_DATA_DIR
-    open_run_dir(run, config, resume)  # Fails fast, before any slow work, on a wrong directory.
+    # Fails fast, before any slow work, on a directory that must not be touched.
+    resume = open_run_dir(run, config, resume)
     if resume and run.is_finished():
         summary = json.loads(run.summary.read_text())
         if summary["steps"] >= train_cfg["steps"]:
@@ -96,6 +103,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
 
     # Restore, or start the run directory.
     if resume and run.checkpoint_paths():
+        run.remove_stale_temporaries()
         state.restore(run)
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
@@ -205,7 +213,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
             if stop.requested:
                 bar.close()
                 print(f"\nstopped at step {state.step}; checkpoint saved. Continue with:\n"
-                      f"  python train.py --config {experiment} --run-dir {run.path} --resume",
+                      f"  python train.py --run-dir {run.path} --resume",
                       file=sys.stderr)
                 raise SystemExit(130)
 

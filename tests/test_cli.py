@@ -103,13 +103,48 @@ def test_resuming_with_a_different_config_is_refused(smoke_run):
     assert_one_line_error(result, "train.learning_rate", "only train.steps may change")
 
 
+# The bad-input catalogue, through the real entry point: each entry fails in one line naming the
+# source, the key and the value, and leaves no run directory and no cache entry behind.
+BAD_SETTINGS = [
+    ("train.stepz=3", ["train.stepz: unknown key"]),
+    ("model.depth=3", ["model.depth: unknown key"]),
+    ("train.steps=0", ["train.steps: must be at least 1, got 0"]),
+    ("train.steps=-5", ["train.steps: must be at least 1, got -5"]),
+    ("train.steps=ten", ["train.steps: expected a integer, got 'ten'"]),
+    ("train.batch_size=0", ["train.batch_size: must be at least 1, got 0"]),
+    ("train.eval_every=0", ["train.eval_every: must be at least 1, got 0"]),
+    ("train.checkpoint_every=-1", ["train.checkpoint_every: must be at least 1"]),
+    ("train.learning_rate=-0.1", ["train.learning_rate: must be positive, got -0.1"]),
+    ("train.deterministic=maybe", ["train.deterministic: expected a boolean"]),
+    ("data.length=0", ["data.length: must be at least 1, got 0"]),
+    ("data.charset=", ["data.charset: must not be empty"]),
+    ("data.charset=0120", ["data.charset: '0120' repeats '0'"]),
+    ("data.width=6", ["data.width: 6 is too small"]),
+    ("data.height=4", ["data.height: 4 is too small"]),
+    ("data.train_size=0", ["data.train_size: must be at least 1"]),
+    ("model.name=resnet", ["model.name: unknown value 'resnet'", "allowed: classic"]),
+    ("model.init=he", ["model.init: unknown value 'he'", "allowed: keras, tutorial"]),
+    ("loss.name=softmax", ["loss.name: unknown value 'softmax'", "softmax_then_logits"]),
+    ("loss.layout=rows", ["loss.layout: unknown value 'rows'", "flat_normalized"]),
+    ("train.optimizer=rmsprop", ["train.optimizer: unknown value 'rmsprop'", "adam, sgd"]),
+    ("train=5", ["train: expected a mapping"]),
+    ("train.steps", ["expected KEY=VALUE"]),
+]
+
+
+@pytest.mark.parametrize("setting, fragments", BAD_SETTINGS, ids=[s for s, _ in BAD_SETTINGS])
+def test_bad_settings_fail_in_one_line_and_create_nothing(tmp_path, setting, fragments):
+    run_dir, data_dir = tmp_path / "run", tmp_path / "data"
+    result = run_command("train.py", "--config", "smoke.yaml", "--set", setting,
+                         "--run-dir", str(run_dir), "--data-dir", str(data_dir))
+    assert_one_line_error(result, *fragments)
+    line = result.stderr.strip().splitlines()[-1]
+    assert "smoke.yaml" in line or f"--set {setting}" in line  # Where the bad value came from.
+    assert not run_dir.exists() and not data_dir.exists()
+
+
 @pytest.mark.parametrize("args, fragments", [
-    (["--config", "nosuch.yaml"], ["nosuch.yaml: config file not found"]),
-    (["--config", "smoke.yaml", "--set", "train.stepz=3"], ["train.stepz: unknown key"]),
-    (["--config", "smoke.yaml", "--set", "loss.name=softmax"],
-     ["loss.name: unknown value 'softmax'", "softmax_then_logits"]),
-    (["--config", "smoke.yaml", "--set", "data.charset=0120"], ["repeats '0'"]),
-    (["--config", "smoke.yaml", "--set", "train.batch_size=0"], ["train.batch_size"]),
+    (["--config", "nosuch.yaml"], ["nosuch.yaml: config file not found", "correct.yaml"]),
 ])
 def test_bad_input_fails_in_one_line_and_creates_nothing(tmp_path, args, fragments):
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
@@ -118,11 +153,32 @@ def test_bad_input_fails_in_one_line_and_creates_nothing(tmp_path, args, fragmen
     assert not run_dir.exists() and not data_dir.exists()
 
 
-def test_a_malformed_config_file_is_named(tmp_path):
+def test_resuming_nothing_without_a_config_is_refused(tmp_path):
+    result = run_command("train.py", "--run-dir", str(tmp_path / "none"), "--resume")
+    assert_one_line_error(result, "none: no run to resume")
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("train:\n  steps: [1,\n", ["malformed YAML at line"]),
+    ("- just\n- a list\n", ["a config must be a mapping", "not list"]),
+    ("train:\n  optimizer:\n    name: adam\n", ["train.optimizer: expected a string"]),
+    ("data:\n  charset: 0123\n", ["data.charset: expected a string", "quote it"]),
+    ("seed: 1\ntrain:\n  extra:\n    deep: 1\n", ["train.extra: unknown key"]),
+])
+def test_bad_config_files_are_named(tmp_path, text, fragments):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  steps: [1,\n")
+    bad.write_text(text)
     result = run_command("train.py", "--config", str(bad), "--run-dir", str(tmp_path / "r"))
-    assert_one_line_error(result, str(bad), "malformed YAML")
+    assert_one_line_error(result, "bad.yaml", *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_folder_that_is_not_a_run_is_not_written_into(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_command(*SMOKE, "--run-dir", str(tmp_path), "--data-dir", str(tmp_path / "d"))
+    assert_one_line_error(result, "is not a run directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_a_diverging_run_stops_loudly(tmp_path):

@@ -2,7 +2,7 @@
 
 Every loss in `LOSSES` takes `(labels, outputs)` and returns one value per row, reducing only the
 last axis. `outputs` are the model's raw outputs (logits). The buggy loss is written with raw
-`tf.nn` calls on purpose: Keras's own cross-entropy losses notice a softmax in front of them and
+TensorFlow ops on purpose: Keras's own cross-entropy losses notice a softmax in front of them and
 silently use the pre-softmax logits instead, which would "repair" the very bug we reproduce.
 
 `per_example_loss` applies a loss in one of three layouts (see configs/default.yaml):
@@ -20,43 +20,78 @@ import math
 import tensorflow as tf
 
 
-def softmax_cross_entropy(labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
-    """Correct use: raw logits go into softmax_cross_entropy_with_logits."""
-    return tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=outputs)
+def fused_softmax_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """The kernel behind `tf.nn.softmax_cross_entropy_with_logits`, called directly.
+
+    `tf.nn.softmax_cross_entropy_with_logits` runs this fused kernel, whose gradient is
+    `softmax(logits) - labels`, except when op determinism is enabled
+    (`tf.config.experimental.enable_op_determinism()`, which `train.deterministic` turns on): then
+    it computes `-sum(labels * log_softmax(logits))` from ordinary ops, whose gradient is the true
+    one. The two agree when label rows sum to 1 and differ otherwise (the flat layout). Calling
+    the kernel directly keeps the seed's behaviour whatever the determinism setting; the values
+    are identical either way.
+    """
+    labels = tf.convert_to_tensor(labels)
+    logits = tf.cast(tf.convert_to_tensor(logits), labels.dtype)
+    classes = tf.shape(logits)[-1]
+    loss, _ = tf.raw_ops.SoftmaxCrossEntropyWithLogits(
+        features=tf.reshape(logits, [-1, classes]), labels=tf.reshape(labels, [-1, classes]))
+    return tf.reshape(loss, tf.shape(logits)[:-1])
 
 
-def softmax_then_logits(labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
-    """The seed's bug: softmax first, and its probabilities passed as `logits` (a second softmax)."""
-    return tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=tf.nn.softmax(outputs))
+class Loss:
+    """A cross-entropy op and what is done to the model's outputs before they reach its `logits`.
+
+    Calling it gives the loss per row. `logits_argument` is exposed so that the pitfall detector
+    (captcha_cnn.diagnostics) can inspect exactly what the op receives as `logits`.
+    """
+
+    def __init__(self, op, logits_argument, uses_softmax: bool, description: str):
+        self.op, self.logits_argument = op, logits_argument
+        self.uses_softmax, self.description = uses_softmax, description
+
+    def __call__(self, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
+        return self.op(labels, self.logits_argument(outputs))
 
 
-def sigmoid_cross_entropy(labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
-    """The tutorial's original loss: independent sigmoids, averaged over the row."""
-    return tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=outputs), axis=-1)
+def mean_sigmoid_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits),
+                          axis=-1)
+
+
+def _unchanged(outputs: tf.Tensor) -> tf.Tensor:
+    return outputs
 
 
 LOSSES = {
-    "logits": softmax_cross_entropy,
-    "softmax_then_logits": softmax_then_logits,
-    "sigmoid": sigmoid_cross_entropy,
+    "logits": Loss(fused_softmax_cross_entropy, _unchanged, True,
+                   "correct: raw logits into softmax_cross_entropy_with_logits"),
+    "softmax_then_logits": Loss(fused_softmax_cross_entropy, tf.nn.softmax, True,
+                                "the bug: softmax first, then passed as logits"),
+    "sigmoid": Loss(mean_sigmoid_cross_entropy, _unchanged, False,
+                    "the tutorial's sigmoid_cross_entropy_with_logits, averaged per row"),
 }
+
+
+def arrange(layout: str, labels: tf.Tensor, outputs: tf.Tensor, length: int):
+    """Labels and outputs as the loss op sees them in `layout` (see the module docstring)."""
+    if layout == "per_char":
+        classes = labels.shape[-1] // length
+        return (tf.reshape(labels, [-1, length, classes]),
+                tf.reshape(outputs, [-1, length, classes]))
+    if layout == "flat":
+        return labels, outputs
+    if layout == "flat_normalized":
+        return labels / length, outputs
+    raise ValueError(f"unknown loss layout {layout!r}")
 
 
 def per_example_loss(loss_name: str, layout: str, labels: tf.Tensor, outputs: tf.Tensor,
                      length: int) -> tf.Tensor:
     """Loss per example, [batch], for multi-hot `labels` and raw `outputs` of shape [batch, width]."""
-    loss = LOSSES[loss_name]
-    if layout == "per_char":
-        classes = labels.shape[-1] // length
-        per_char = loss(tf.reshape(labels, [-1, length, classes]),
-                        tf.reshape(outputs, [-1, length, classes]))
-        return tf.reduce_mean(per_char, axis=-1)
-    if layout == "flat":
-        return loss(labels, outputs)
-    if layout == "flat_normalized":
-        return loss(labels / length, outputs)
-    raise ValueError(f"unknown loss layout {layout!r}")
+    arranged_labels, arranged_outputs = arrange(layout, labels, outputs, length)
+    loss = LOSSES[loss_name](arranged_labels, arranged_outputs)
+    return tf.reduce_mean(loss, axis=-1) if layout == "per_char" else loss
 
 
 def loss_levels(loss_name: str, layout: str, length: int, classes: int) -> dict[str, float]:

@@ -18,12 +18,15 @@ from tqdm import tqdm
 from captcha_cnn import captchas
 from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
+from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import UserError
 from captcha_cnn.labels import LabelCodec
-from captcha_cnn.losses import loss_levels, per_example_loss
-from captcha_cnn.metrics import chance_levels, correct_characters, per_char_accuracy
+from captcha_cnn.losses import LOSSES, arrange, loss_levels
+from captcha_cnn.metrics import chance_levels
 from captcha_cnn.model import build_model
 from captcha_cnn.runlog import RunDir, cpu_name, open_run_dir, package_versions, write_atomically
+from captcha_cnn.state import TrainingState
+from captcha_cnn.steps import make_eval_step, make_train_step, signal_names
 
 REPO_RUNS = Path(__file__).resolve().parent.parent / "runs"
 # A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
@@ -37,6 +40,20 @@ def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
     if train["optimizer"] == "adam":
         return keras.optimizers.Adam(train["learning_rate"])
     return keras.optimizers.SGD(train["learning_rate"], momentum=train["momentum"])
+
+
+def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
+    """Run the pitfall detector once on what the loss op will receive as labels and logits."""
+    loss_cfg, length = config["loss"], config["data"]["length"]
+    loss = LOSSES[loss_cfg["name"]]
+    arranged_labels, arranged_outputs = arrange(loss_cfg["layout"], labels,
+                                                model(images, training=False), length)
+    try:
+        check_loss_inputs(loss, arranged_labels.numpy(),
+                          loss.logits_argument(arranged_outputs).numpy(),
+                          loss_cfg["pitfall_check"])
+    except ValueError as error:
+        raise UserError(f"loss.pitfall_check is 'error': {error}") from None
 
 
 def describe_device() -> str:
@@ -99,7 +116,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     model = build_model(config)
     optimizer = make_optimizer(train_cfg)
     optimizer.build(model.trainable_variables)
-    state = TrainingState(model, optimizer)
+    state = TrainingState(model, optimizer, signal_names(model))
 
     # Restore, or start the run directory.
     if resume and run.checkpoint_paths():
@@ -132,30 +149,18 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
           f"({steps * batch_size / len(train_images):.1f} epochs); chance accuracy "
           f"{chance['char']:.3f} per char, {chance['whole']:.2g} whole", flush=True)
 
-    # Compiled steps.
-    @tf.function
-    def train_step(images, labels):
-        with tf.GradientTape() as tape:
-            outputs = model(images, training=True)
-            loss = tf.reduce_mean(per_example_loss(loss_cfg["name"], loss_cfg["layout"],
-                                                   labels, outputs, data["length"]))
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(gradients, model.trainable_variables)
-        return loss, per_char_accuracy(labels, outputs, data["length"])
-
-    @tf.function
-    def eval_step(images, labels):
-        outputs = model(images, training=False)
-        losses = per_example_loss(loss_cfg["name"], loss_cfg["layout"], labels, outputs,
-                                  data["length"])
-        correct = correct_characters(labels, outputs, data["length"])
-        return (tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.float32)),
-                tf.reduce_sum(tf.cast(tf.reduce_all(correct, axis=-1), tf.float32)))
+    # Compiled steps, and a look at what the loss op receives, before the first update.
+    train_step = make_train_step(model, optimizer, loss_cfg["name"], loss_cfg["layout"],
+                                 data["length"])
+    eval_step = make_eval_step(model, loss_cfg["name"], loss_cfg["layout"], data["length"])
+    check_first_batch(model, config, *next(iter(
+        evaluation_batches(train_images[:batch_size], train_indices[:batch_size], codec,
+                           batch_size))))
 
     def evaluate(images, indices):
         totals = np.zeros(3)
         for batch in evaluation_batches(images, indices, codec, train_cfg["eval_batch_size"]):
-            totals += [float(value) for value in eval_step(*batch)]
+            totals += eval_step(*batch).numpy()
         return totals[0] / len(images), totals[1] / (len(images) * data["length"]), \
             totals[2] / len(images)
 
@@ -171,14 +176,14 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     with _StopRequest() as stop, bar:
         while state.step < steps:
             # One training step.
-            loss, accuracy = train_step(*next(batches))
-            loss, accuracy = float(loss), float(accuracy)
+            signals = train_step(*next(batches)).numpy().astype(np.float64)
+            loss = signals[0]
             if not math.isfinite(loss):
                 raise UserError(f"loss became {loss} at step {state.step + 1}: training diverged "
                                 f"(try a smaller train.learning_rate); the last good checkpoint "
                                 f"in {run.checkpoints} is kept")
             state.step += 1
-            state.accumulate(loss, accuracy)
+            state.accumulate(signals)
             bar.update(1)
 
             # Evaluation on the held-out set, logged to metrics.jsonl and TensorBoard.
@@ -238,55 +243,3 @@ def summarize(rows: list[dict], elapsed_s: float, levels: dict, chance: dict) ->
             "best_test_whole_acc": max(row["test_whole_acc"] for row in rows),
             "min_test_loss": min(row["test_loss"] for row in rows),
             "loss_levels": levels, "chance_accuracy": chance}
-
-
-class TrainingState:
-    """What a checkpoint must hold to resume exactly: every model and optimizer variable (the
-    dropout seed generators are model variables), the step, the elapsed time, and the running
-    training means of the evaluation interval in progress."""
-
-    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer):
-        self.model, self.optimizer = model, optimizer
-        self.step, self.elapsed_s = 0, 0.0
-        self.reset_running()
-
-    def reset_running(self):
-        self.loss_sum, self.accuracy_sum, self.count = 0.0, 0.0, 0
-
-    def accumulate(self, loss: float, accuracy: float):
-        self.loss_sum += loss
-        self.accuracy_sum += accuracy
-        self.count += 1
-
-    def running_means(self) -> dict:
-        return {"train_loss": self.loss_sum / self.count,
-                "train_char_acc": self.accuracy_sum / self.count}
-
-    def _variables(self) -> dict[str, tf.Variable]:
-        named = {f"model/{i}": v for i, v in enumerate(self.model.variables)}
-        named.update({f"optimizer/{i}": v for i, v in enumerate(self.optimizer.variables)})
-        return named
-
-    def save(self, run: RunDir):
-        arrays = {name: np.asarray(v.numpy()) for name, v in self._variables().items()}
-        arrays["state"] = np.array([self.step, self.elapsed_s, self.loss_sum, self.accuracy_sum,
-                                    self.count], dtype=np.float64)
-        run.save_checkpoint(self.step, arrays)
-
-    def restore(self, run: RunDir):
-        loaded = run.load_latest_checkpoint()
-        if loaded is None:
-            raise UserError(f"{run.checkpoints}: no readable checkpoint to resume from; "
-                            f"start a new run with another --run-dir")
-        _, arrays = loaded
-        variables = self._variables()
-        if set(arrays) != set(variables) | {"state"}:
-            raise UserError(f"{run.checkpoints}: checkpoint does not match the model in "
-                            f"{run.config}")
-        for name, variable in variables.items():
-            if tuple(arrays[name].shape) != tuple(variable.shape):
-                raise UserError(f"{run.checkpoints}: {name} has shape {arrays[name].shape}, "
-                                f"the model expects {tuple(variable.shape)}")
-            variable.assign(arrays[name])
-        step, self.elapsed_s, self.loss_sum, self.accuracy_sum, count = arrays["state"].tolist()
-        self.step, self.count = int(step), int(count)

@@ -114,6 +114,40 @@ def test_flat_multi_hot_gradient_is_wrong_exactly_as_measured_in_science_md():
     assert np.allclose(normalized, true_normalized)
 
 
+def test_the_loss_is_tf_nn_softmax_cross_entropy_with_logits():
+    rng = np.random.default_rng(3)
+    labels = np.eye(10)[rng.integers(0, 10, size=(6, 4))]
+    logits = rng.normal(size=(6, 4, 10))
+    ours = LOSSES["logits"](tf.constant(labels), tf.constant(logits)).numpy()
+    theirs = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits).numpy()
+    assert ours.shape == (6, 4) and np.allclose(ours, theirs)
+
+
+DETERMINISM_PROBE = """
+import tensorflow as tf
+from captcha_cnn.losses import LOSSES
+tf.config.experimental.enable_op_determinism()
+labels, logits = tf.constant([[1.0, 1.0, 0.0, 0.0]]), tf.Variable([[1.0, 2.0, 0.5, 0.0]])
+for name, loss in (("tf.nn", tf.nn.softmax_cross_entropy_with_logits), ("ours", LOSSES["logits"])):
+    with tf.GradientTape() as tape:
+        value = loss(labels=labels, logits=logits) if name == "tf.nn" else loss(labels, logits)
+    print(name, [round(float(g), 3) for g in tape.gradient(value, logits)[0]])
+"""
+
+
+def test_op_determinism_changes_tf_nn_gradient_but_not_ours():
+    """With op determinism on, tf.nn's wrapper bypasses the fused kernel and its multi-hot
+    gradient becomes the true one; our loss keeps the seed's fused kernel either way. A fresh
+    process, because op determinism cannot be turned off once on."""
+    import subprocess
+    import sys
+
+    output = subprocess.run([sys.executable, "-c", DETERMINISM_PROBE], capture_output=True,
+                            text=True, check=True).stdout
+    assert "tf.nn [-0.574, 0.159, 0.259, 0.157]" in output
+    assert "ours [-0.787, -0.421, 0.129, 0.078]" in output
+
+
 def test_layouts_report_the_loss_on_their_own_scale():
     labels = tf.constant(CASE2_LABELS, tf.float64)
     zeros = tf.zeros_like(labels)

@@ -1,0 +1,76 @@
+"""The compiled training and evaluation steps, and the signals a training step reports.
+
+Besides the loss and accuracy, a step reports what tells "learning slowly" from "cannot learn"
+(see docs/why-it-stalls.md): the gradient norm, overall and per layer, how confident the model's
+own softmax is (mean largest class probability per character) and the spread of its raw outputs.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from captcha_cnn.losses import per_example_loss
+from captcha_cnn.metrics import correct_characters, per_char_accuracy
+
+
+def layer_names(model: keras.Model) -> list[str]:
+    """Names of the layers that own trainable variables, in order."""
+    names = []
+    for variable in model.trainable_variables:
+        layer = variable.path.split("/")[0]
+        if layer not in names:
+            names.append(layer)
+    return names
+
+
+def signal_names(model: keras.Model) -> list[str]:
+    """The names of the values a training step returns, in order."""
+    return (["train_loss", "train_char_acc", "grad_norm"]
+            + [f"grad_norm_{name}" for name in layer_names(model)]
+            + ["max_prob", "logit_std"])
+
+
+def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int):
+    """A compiled step: one update on a batch, returning the signals as one float32 vector."""
+    groups = layer_names(model)
+    group_of = [groups.index(v.path.split("/")[0]) for v in model.trainable_variables]
+
+    @tf.function
+    def train_step(images, labels):
+        with tf.GradientTape() as tape:
+            outputs = model(images, training=True)
+            loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(gradients, model.trainable_variables)
+
+        # Sums of squares per layer, added in a fixed order (AddN's order is not fixed, and the
+        # norms must be bit-identical in a resumed run).
+        squares = [tf.reduce_sum(tf.square(g)) for g in gradients]
+        per_layer_squares = tf.stack([
+            tf.reduce_sum(tf.stack([sq for sq, group in zip(squares, group_of, strict=True)
+                                    if group == index]))
+            for index in range(len(groups))])
+        per_layer = tf.unstack(tf.sqrt(per_layer_squares))
+        blocks = tf.reshape(outputs, [-1, length, labels.shape[-1] // length])
+        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(blocks), axis=-1))
+        return tf.stack([loss, per_char_accuracy(labels, outputs, length),
+                         tf.sqrt(tf.reduce_sum(per_layer_squares)), *per_layer,
+                         max_prob, tf.math.reduce_std(outputs)])
+
+    return train_step
+
+
+def make_eval_step(model: keras.Model, loss_name: str, layout: str, length: int):
+    """A compiled forward pass returning sums over the batch: loss, correct characters, correct
+    captchas."""
+
+    @tf.function
+    def eval_step(images, labels):
+        outputs = model(images, training=False)
+        losses = per_example_loss(loss_name, layout, labels, outputs, length)
+        correct = correct_characters(labels, outputs, length)
+        return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(tf.cast(correct, tf.float32)),
+                         tf.reduce_sum(tf.cast(tf.reduce_all(correct, axis=-1), tf.float32))])
+
+    return eval_step

@@ -3,6 +3,7 @@
     python evaluate.py runs/correct runs/buggy            # curves.png and summary.md in runs/compare
     python evaluate.py runs/correct --out /tmp/e
     python evaluate.py runs/correct --image captcha.png   # prints the text the model reads
+    python evaluate.py --sweep configs/sweep.yaml         # train and report a grid of short runs
 """
 
 from __future__ import annotations
@@ -18,11 +19,27 @@ from captcha_cnn.errors import UserError
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
-    parser.add_argument("--out", type=Path, default=Path("runs/compare"),
-                        help="where curves.png and summary.md go (default: runs/compare)")
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the figure and table go (default: runs/compare, or "
+                        "docs/sweep for --sweep)")
     parser.add_argument("--image", type=Path, help="an image file to read with the run's model")
+    parser.add_argument("--sweep", type=Path, metavar="SWEEP_YAML",
+                        help="train the grid a sweep file describes (skipping finished cells) "
+                        "and draw its heatmap and table")
+    parser.add_argument("--sweep-runs", type=Path, default=Path("runs/sweep"),
+                        help="where the sweep's runs go (default: runs/sweep)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="captcha cache for --sweep")
     args = parser.parse_args(argv)
+
+    if args.sweep is not None:
+        from captcha_cnn.sweep import report
+
+        out = report(args.sweep, args.sweep_runs, args.out or Path("docs/sweep"), args.data_dir)
+        print(f"wrote {out / 'heatmap.png'}, {out / 'sweep.md'} and {out / 'sweep.json'}")
+        return
+    if not args.runs:
+        parser.error("give at least one RUN_DIR (or --sweep SWEEP_YAML)")
 
     if args.image is not None:
         if len(args.runs) != 1:
@@ -36,7 +53,7 @@ def main(argv=None) -> None:
 
     from captcha_cnn.evaluation import compare
 
-    figure, table = compare(args.runs, args.out)
+    figure, table = compare(args.runs, args.out or Path("runs/compare"))
     print(f"wrote {figure} and {table}")
 
 

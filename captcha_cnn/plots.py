@@ -14,10 +14,13 @@ from captcha_cnn.runlog import write_atomically  # noqa: E402
 
 
 def plot_runs(runs: list[dict], path: Path) -> None:
-    """Write a PNG with three panels. Each run is a dict with `label`, `rows` (metrics.jsonl),
-    `loss_levels` ({chance, floor}) and `chance` ({char, whole}) and gets its own colour; the
-    chance levels are drawn grey and each run's loss floor dotted in its colour."""
-    figure, (loss_axis, char_axis, whole_axis) = plt.subplots(1, 3, figsize=(16, 4.8))
+    """Write a PNG with four panels: loss, the two held-out accuracies, the gradient norm.
+
+    Each run is a dict with `label`, `rows` (metrics.jsonl), `loss_levels` ({chance, floor}) and
+    `chance` ({char, whole}) and gets its own colour; the chance levels are drawn grey and each
+    run's loss floor dotted in its colour."""
+    figure, (loss_axis, char_axis, whole_axis, gradient_axis) = plt.subplots(
+        1, 4, figsize=(21, 4.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, run in enumerate(runs):
         colour = colours[index % len(colours)]
@@ -33,6 +36,11 @@ def plot_runs(runs: list[dict], path: Path) -> None:
                        label=run["label"])
         whole_axis.plot(steps, [row["test_whole_acc"] for row in run["rows"]], color=colour,
                         label=run["label"])
+        # The gradient norm separates "slow" from "cannot learn": the buggy loss's gradient is
+        # about 1/len(charset) of the correct one's at the start and shrinks as it nears its floor.
+        if all("grad_norm" in row for row in run["rows"]):
+            gradient_axis.plot(steps, [row["grad_norm"] for row in run["rows"]], color=colour,
+                               label=run["label"])
 
     chance_losses = sorted({round(run["loss_levels"]["chance"], 3) for run in runs})
     for chance in chance_losses:
@@ -50,7 +58,10 @@ def plot_runs(runs: list[dict], path: Path) -> None:
     loss_axis.set_title("loss")
     char_axis.set_title("per-character accuracy")
     whole_axis.set_title("whole-captcha accuracy")
-    for axis in (loss_axis, char_axis, whole_axis):
+    gradient_axis.set_yscale("log")
+    gradient_axis.set_title("gradient norm (training, mean over the interval)")
+    gradient_axis.set_ylabel("global gradient L2 norm (log scale)")
+    for axis in (loss_axis, char_axis, whole_axis, gradient_axis):
         axis.set_xlabel("training step")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)

@@ -205,3 +205,31 @@ def test_bad_image_files_are_refused(smoke_run, tmp_path, make_image, fragments)
 def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
     result = run_command("evaluate.py", str(tmp_path), "--out", str(tmp_path / "e"))
     assert_one_line_error(result, "not a run directory")
+
+
+def test_the_sweep_trains_its_grid_once_and_reports(tmp_path):
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    args = ["evaluate.py", "--sweep", "configs/sweep_smoke.yaml", "--sweep-runs", str(runs),
+            "--out", str(out), "--data-dir", str(tmp_path / "data")]
+    first = run_command(*args)
+    assert first.returncode == 0, first.stderr
+    names = sorted(p.name for p in runs.iterdir())
+    assert len(names) == 6  # 2 losses x (1 SGD rate + 2 Adam rates) x 1 seed.
+    assert "adam-lr0.0003-softmax_then_logits-seed0" in names
+    assert all((runs / name / "summary.json").is_file() for name in names)
+    summary = json.loads((out / "sweep.json").read_text())
+    assert len(summary) == 6 and {row["seeds"] for row in summary} == {1}
+    assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| sgd | 0.1 | softmax_then_logits |" in (out / "sweep.md").read_text()
+
+    again = run_command(*args)  # Everything finished: nothing is trained again.
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("finished, skipped") == 6
+
+
+def test_a_bad_sweep_file_is_refused(tmp_path):
+    bad = tmp_path / "sweep.yaml"
+    bad.write_text("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\noptimizers: [adam]\n")
+    result = run_command("evaluate.py", "--sweep", str(bad), "--sweep-runs", str(tmp_path / "r"))
+    assert_one_line_error(result, "optimizers: each entry needs a name")
+    assert not (tmp_path / "r").exists()

@@ -4,6 +4,7 @@
     python evaluate.py runs/correct --out /tmp/e
     python evaluate.py runs/correct --image captcha.png   # prints the text the model reads
     python evaluate.py --sweep configs/sweep.yaml         # train and report a grid of short runs
+    python evaluate.py --reproduce                        # train what is missing, publish results/
 """
 
 from __future__ import annotations
@@ -29,8 +30,30 @@ def main(argv=None) -> None:
                         "and draw its heatmap and table")
     parser.add_argument("--sweep-runs", type=Path, default=Path("runs/sweep"),
                         help="where the sweep's runs go (default: runs/sweep)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="captcha cache for --sweep")
+    parser.add_argument("--reproduce", type=Path, nargs="?", const=Path("configs/reproduce.yaml"),
+                        metavar="PLAN_YAML", help="train every run of the reproduction plan that "
+                        "is not finished, then write results/ (default plan: "
+                        "configs/reproduce.yaml)")
+    parser.add_argument("--seeds", help="with --reproduce: only these seeds, e.g. 0 or 0,1")
+    parser.add_argument("--reproduce-runs", type=Path, default=Path("runs/reproduce"),
+                        help="where the reproduction's runs go (default: runs/reproduce)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="captcha cache for --sweep and --reproduce (default: data/)")
     args = parser.parse_args(argv)
+
+    if args.reproduce is not None:
+        from captcha_cnn.reproduce import reproduce
+
+        seeds = None
+        if args.seeds:
+            try:
+                seeds = [int(seed) for seed in args.seeds.split(",")]
+            except ValueError:
+                raise UserError(f"--seeds {args.seeds}: expected integers like 0,1,2") from None
+        report = reproduce(args.reproduce, args.reproduce_runs, args.out or Path("results"),
+                           seeds, args.data_dir)
+        print(f"wrote {report}")
+        return
 
     if args.sweep is not None:
         from captcha_cnn.sweep import report

@@ -233,3 +233,25 @@ def test_a_bad_sweep_file_is_refused(tmp_path):
     result = run_command("evaluate.py", "--sweep", str(bad), "--sweep-runs", str(tmp_path / "r"))
     assert_one_line_error(result, "optimizers: each entry needs a name")
     assert not (tmp_path / "r").exists()
+
+
+def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    args = ["evaluate.py", "--reproduce", "configs/reproduce_smoke.yaml", "--reproduce-runs",
+            str(runs), "--out", str(results), "--data-dir", str(tmp_path / "data"), "--seeds", "0"]
+    first = run_command(*args)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in runs.iterdir()) == ["buggy-seed0", "correct-seed0"]
+    report = (results / "REPORT.md").read_text()
+    assert "| correct: 98% accuracy after 4000 steps |" in report
+    assert "n/a (runs end before step 1000)" in report
+    assert (results / "stall.png").is_file() and (results / "hide.png").is_file()
+    published = sorted(p.name for p in (results / "runs" / "correct-seed0").iterdir())
+    assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
+
+    both = run_command(*args[:-1], "0,1")  # Seed 0 is skipped, seed 1 is trained.
+    assert both.returncode == 0, both.stderr
+    # The smoke plan's two pairs share their configs: seed 0's four entries are skipped, and so
+    # are seed 1's two entries in the second pair, trained moments before in the first.
+    assert both.stdout.count("finished, skipped") == 6
+    assert len(list(runs.iterdir())) == 4

@@ -6,6 +6,7 @@
     tensorboard/       the same scalars as TensorBoard event files
     checkpoints/       step-NNNNNNNN.npz: model and optimizer variables (the last two are kept)
     model.keras        the final model (written when training finishes)
+    export/            the final model as a SavedModel that reads PNG bytes (captcha_cnn.export)
     summary.json       final numbers; its presence marks a finished run
 
 Every file is written through a temporary file and a rename, so a crash leaves either the old
@@ -77,6 +78,7 @@ class RunDir:
         self.tensorboard = self.path / "tensorboard"
         self.checkpoints = self.path / "checkpoints"
         self.model = self.path / "model.keras"
+        self.export = self.path / "export"
         self.summary = self.path / "summary.json"
 
     # Metrics ---------------------------------------------------------------------------------

@@ -20,10 +20,12 @@ from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
 from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import UserError
+from captcha_cnn.export import export_saved_model
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.losses import LOSSES, arrange, loss_levels
 from captcha_cnn.metrics import chance_levels
 from captcha_cnn.model import build_model
+from captcha_cnn.plots import prediction_grid
 from captcha_cnn.runlog import RunDir, cpu_name, open_run_dir, package_versions, write_atomically
 from captcha_cnn.state import TrainingState
 from captcha_cnn.steps import make_eval_step, make_train_step, signal_names
@@ -54,6 +56,16 @@ def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
                           loss_cfg["pitfall_check"])
     except ValueError as error:
         raise UserError(f"loss.pitfall_check is 'error': {error}") from None
+
+
+def predictions_png(model: keras.Model, codec: LabelCodec, images: np.ndarray,
+                    indices: np.ndarray, count: int = 16) -> bytes:
+    """A grid of the first held-out captchas with the model's reading and the truth."""
+    shown = images[:count]
+    logits = model(shown[..., None].astype(np.float32) / 255.0, training=False).numpy()
+    predicted = [codec.indices_to_text(row) for row in codec.argmax_indices(logits)]
+    true = [codec.indices_to_text(row) for row in indices[:count]]
+    return prediction_grid(shown, true, predicted)
 
 
 def describe_device() -> str:
@@ -168,6 +180,8 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     batches = iter(training_batches(train_images, train_indices, codec, batch_size,
                                     config["seed"], start_step=state.step))
     writer = tf.summary.create_file_writer(str(run.tensorboard))
+    with writer.as_default(step=state.step):
+        tf.summary.text("config", "```\n" + dump(config) + "```")
     bar = tqdm(total=steps, initial=state.step, desc=experiment, unit="step", disable=not progress,
                file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)
     started = time.perf_counter() - state.elapsed_s
@@ -205,6 +219,8 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
                     for name, value in last_row.items():
                         if name != "step":
                             tf.summary.scalar(name, value)
+                    tf.summary.image("held_out_predictions", tf.image.decode_png(
+                        predictions_png(model, codec, test_images, test_indices))[None])
                 writer.flush()
                 state.reset_running()
                 bar.set_postfix(loss=f"{last_row['train_loss']:.3f}",
@@ -226,6 +242,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     temporary = run.path / ".model.tmp.keras"
     model.save(temporary)
     temporary.replace(run.model)
+    export_saved_model(model, config, run.export)
     summary = summarize(run.read_metrics(), state.elapsed_s, levels, chance)
     run.write_json(run.summary, summary)
     print(f"finished {steps} steps in {state.elapsed_s / 60:.1f} min: test per-char accuracy "

@@ -53,6 +53,9 @@ def test_smoke_run_writes_a_complete_run_directory(smoke_run):
     for tag in ("train_loss", "test_loss", "test_char_acc", "test_whole_acc"):
         assert tag in events.Tags()["tensors"]
     assert [event.step for event in events.Tensors("test_char_acc")] == [3, 6]
+    assert "config" in events.Tags()["tensors"]  # The resolved config, as text.
+    image_events = events.Tensors("held_out_predictions")  # TF 2 images are tensor events too.
+    assert [event.step for event in image_events] == [3, 6]
     stdout = smoke_run["stdout"]
     for derived in ("run directory:", "device:", "40 wide (4 x 10)", "parameters",
                     "6 x 16 images = 96 images"):
@@ -255,3 +258,36 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
     # are seed 1's two entries in the second pair, trained moments before in the first.
     assert both.stdout.count("finished, skipped") == 6
     assert len(list(runs.iterdir())) == 4
+
+
+EXPORT_PROBE = """
+import sys
+import tensorflow as tf
+reader = tf.saved_model.load(sys.argv[1])
+pngs = [open(path, "rb").read() for path in sys.argv[2:]]
+result = reader.serve(tf.constant(pngs))
+for text, probabilities in zip(result["text"].numpy(), result["probabilities"].numpy()):
+    print(text.decode(), " ".join(f"{p:.6f}" for p in probabilities))
+"""
+
+
+def test_the_export_reads_png_bytes_in_a_process_without_the_project(smoke_run, tmp_path):
+    """The SavedModel gives the same text and probabilities as evaluate.py --image."""
+    paths = []
+    for index in range(3):
+        _, gray = render_sample(DatasetSpec("0123456789", 4, 48, 16, 3, 7, "test"), index)
+        paths.append(tmp_path / f"c{index}.png")
+        Image.fromarray(gray).save(paths[-1])
+    # Run from an empty folder with a bare interpreter path: captcha_cnn is not importable there
+    # unless installed, and the probe does not import it.
+    result = run_command("-c", EXPORT_PROBE, str(smoke_run["run"] / "export"),
+                         *map(str, paths), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3
+    for path, line in zip(paths, lines, strict=True):
+        expected = run_command("evaluate.py", str(smoke_run["run"]), "--image", str(path))
+        text, probabilities = line.split(" ", 1)
+        assert expected.stdout.startswith(text + "  ")
+        shown = expected.stdout.split("probability: ")[1].rstrip(")\n").split(", ")
+        assert [f"{float(p):.2f}" for p in probabilities.split()] == shown

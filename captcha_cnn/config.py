@@ -28,6 +28,7 @@ LOSS_NAMES = ("logits", "softmax_then_logits", "sigmoid")
 LAYOUTS = ("per_char", "flat", "flat_normalized")
 OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 # The classic model halves the image three times; below 8 pixels a side there is nothing left to pool.
 MIN_IMAGE_SIDE = 8
@@ -190,6 +191,7 @@ def validate(config: dict, source: str) -> None:
     _check_choice(config, "loss", "layout", LAYOUTS, source)
     _check_choice(config, "train", "optimizer", OPTIMIZER_NAMES, source)
     _check_choice(config, "loss", "pitfall_check", PITFALL_CHECKS, source)
+    _check_choice(config, "train", "precision", PRECISIONS, source)
     if config["loss"]["name"] == "sigmoid" and config["loss"]["layout"] == "flat_normalized":
         raise ConfigError(f"{source}: loss.layout: flat_normalized divides the labels for a "
                           f"softmax; with loss.name sigmoid use per_char or flat")

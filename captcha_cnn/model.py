@@ -29,7 +29,9 @@ def build_classic(height: int, width: int, outputs: int, dense_units: int = 1024
     x = layers.Dense(dense_units, activation="relu", name="dense",
                      **_initializers(init, seed + 100))(x)
     x = layers.Dropout(dropout, seed=seed + 105, name="dropout_dense")(x)
-    logits = layers.Dense(outputs, name="logits", **_initializers(init, seed + 200))(x)
+    # float32 even under a mixed-precision policy: the softmax and the loss read these values.
+    logits = layers.Dense(outputs, name="logits", dtype="float32",
+                          **_initializers(init, seed + 200))(x)
     return keras.Model(images, logits, name="classic")
 
 

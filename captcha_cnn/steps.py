@@ -34,6 +34,7 @@ def signal_names(model: keras.Model) -> list[str]:
 def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int):
     """A compiled step: one update on a batch, returning the signals as one float32 vector."""
     groups = layer_names(model)
+    scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     group_of = [groups.index(v.path.split("/")[0]) for v in model.trainable_variables]
 
     @tf.function
@@ -41,12 +42,16 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
         with tf.GradientTape() as tape:
             outputs = model(images, training=True)
             loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
-        gradients = tape.gradient(loss, model.trainable_variables)
+            # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
+            scaled = optimizer.scale_loss(loss) if scales_loss else loss
+        gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply(gradients, model.trainable_variables)
+        if scales_loss:
+            gradients = [g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
 
         # Sums of squares per layer, added in a fixed order (AddN's order is not fixed, and the
         # norms must be bit-identical in a resumed run).
-        squares = [tf.reduce_sum(tf.square(g)) for g in gradients]
+        squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in gradients]
         per_layer_squares = tf.stack([
             tf.reduce_sum(tf.stack([sq for sq, group in zip(squares, group_of, strict=True)
                                     if group == index]))

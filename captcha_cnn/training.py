@@ -40,8 +40,12 @@ TRAIN_EVAL_SIZE = 500
 
 def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
     if train["optimizer"] == "adam":
-        return keras.optimizers.Adam(train["learning_rate"])
-    return keras.optimizers.SGD(train["learning_rate"], momentum=train["momentum"])
+        optimizer = keras.optimizers.Adam(train["learning_rate"])
+    else:
+        optimizer = keras.optimizers.SGD(train["learning_rate"], momentum=train["momentum"])
+    if train["precision"] == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
@@ -66,6 +70,16 @@ def predictions_png(model: keras.Model, codec: LabelCodec, images: np.ndarray,
     predicted = [codec.indices_to_text(row) for row in codec.argmax_indices(logits)]
     true = [codec.indices_to_text(row) for row in indices[:count]]
     return prediction_grid(shown, true, predicted)
+
+
+def configure_devices() -> None:
+    """Let TensorFlow take GPU memory as it needs it instead of all of it at start, so that
+    several runs (or TensorBoard) can share a GPU. Must run before a GPU is first used."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # Already initialised in this process (a second train() call).
+            pass
 
 
 def describe_device() -> str:
@@ -122,9 +136,11 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     codec = LabelCodec.from_config(config)
 
     # Model and optimizer, seeded.
+    configure_devices()
     keras.utils.set_random_seed(config["seed"])
     if train_cfg["deterministic"]:
         tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(train_cfg["precision"])
     model = build_model(config)
     optimizer = make_optimizer(train_cfg)
     optimizer.build(model.trainable_variables)

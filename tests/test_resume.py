@@ -41,3 +41,18 @@ def test_rows_after_the_checkpoint_are_recomputed_not_doubled(smoke_config, shar
     train(config, "run", run.path, resume=True, data_dir=shared_data_dir, progress=False)
     assert [row["step"] for row in run.read_metrics()] == [3, 6]
     assert metrics_without_time(run.path) == original
+
+
+def test_mixed_precision_trains_with_float32_logits(smoke_config, shared_data_dir, tmp_path):
+    for precision in ("mixed_bfloat16", "mixed_float16"):
+        summary = train(smoke_config(f"train.precision={precision}"), precision,
+                        tmp_path / precision, data_dir=shared_data_dir, progress=False)
+        assert summary["steps"] == 6
+        final = summary["final"]
+        assert 2.0 < final["test_loss"] < 2.6 and final["grad_norm"] > 0
+    import keras
+
+    model = keras.saving.load_model(tmp_path / "mixed_bfloat16" / "model.keras")
+    assert model.get_layer("conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("logits").compute_dtype == "float32"
+    keras.mixed_precision.set_global_policy("float32")

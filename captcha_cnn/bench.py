@@ -1,0 +1,219 @@
+"""Benchmarks measured on the machine they run on, side by side in one run.
+
+    python -m captcha_cnn.bench [--quick] [--out DIR]
+
+Writes DIR/results.json and DIR/RESULTS.md (default DIR: benchmarks/):
+- training throughput of this project's step and of idiomatic Keras (`compile` + `fit`) for the
+  same model, loss and batch, timed in alternating windows so both see the same machine load;
+- the model's training FLOPs per image, counted from the layer shapes, and the fraction of a
+  float32 matrix-multiply peak measured in the same run;
+- captcha generation, one process and all cores, and the time to load a cached set.
+Times are medians over several windows after warm-up. The time-to-98% comparison of a fast recipe
+and the peer recipe is not measured yet: those keys are written as null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Only light imports at module level: the parallel captcha generator starts worker processes with
+# "spawn", which imports this module again in each worker, and TensorFlow would cost seconds there.
+from captcha_cnn import captchas  # noqa: E402
+from captcha_cnn.config import load_config  # noqa: E402
+from captcha_cnn.runlog import cpu_name, package_versions, write_atomically  # noqa: E402
+
+
+def training_flops_per_image(model) -> float:
+    """Forward multiply-adds of the conv and dense layers, x2 for FLOPs, x3 for forward + backward
+    (the backward pass costs about twice the forward: gradients for inputs and for weights)."""
+    import keras
+
+    multiply_adds = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, filters = layer.output.shape
+            kernel_h, kernel_w = layer.kernel_size
+            multiply_adds += height * width * filters * kernel_h * kernel_w * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            multiply_adds += layer.input.shape[-1] * layer.units
+    return 2.0 * 3.0 * multiply_adds
+
+
+def matmul_peak_gflops(size: int, windows: int) -> float:
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    matmul().numpy()
+    times = []
+    for _ in range(windows):
+        started = time.perf_counter()
+        matmul().numpy()
+        times.append(time.perf_counter() - started)
+    return 2.0 * size**3 / statistics.median(times) / 1e9
+
+
+def training_throughput(config: dict, images, indices, steps_per_window: int,
+                        windows: int) -> dict:
+    """Images/s of our step and of Keras fit, alternating windows; medians and the ratio."""
+    import keras
+
+    from captcha_cnn.data import training_batches
+    from captcha_cnn.labels import LabelCodec
+    from captcha_cnn.losses import per_example_loss
+    from captcha_cnn.model import build_model
+    from captcha_cnn.steps import make_train_step
+
+    codec = LabelCodec.from_config(config)
+    batch = config["train"]["batch_size"]
+    length = config["data"]["length"]
+    loss_name, layout = config["loss"]["name"], config["loss"]["layout"]
+
+    keras.utils.set_random_seed(0)
+    ours_model = build_model(config)
+    ours_optimizer = keras.optimizers.Adam(config["train"]["learning_rate"])
+    ours_optimizer.build(ours_model.trainable_variables)
+    ours_step = make_train_step(ours_model, ours_optimizer, loss_name, layout, length)
+    ours_batches = iter(training_batches(images, indices, codec, batch, seed=0))
+
+    fit_model = build_model(config)
+    fit_model.compile(optimizer=keras.optimizers.Adam(config["train"]["learning_rate"]),
+                      loss=lambda y, o: per_example_loss(loss_name, layout, y, o, length))
+    fit_batches = training_batches(images, indices, codec, batch, seed=1)
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+
+    timer = EpochTimer()
+
+    def ours_window():
+        started = time.perf_counter()
+        for _ in range(steps_per_window):
+            ours_step(*next(ours_batches)).numpy()  # Our loop reads the signals every step.
+        return time.perf_counter() - started
+
+    def fit_window():
+        fit_model.fit(fit_batches, steps_per_epoch=steps_per_window, epochs=1, verbose=0,
+                      callbacks=[timer])
+        return timer.seconds
+
+    ours_window(), fit_window()  # Warm-up: tracing and first allocations.
+    ours, fit = [], []
+    for _ in range(windows):
+        ours.append(batch * steps_per_window / ours_window())
+        fit.append(batch * steps_per_window / fit_window())
+    return {"train_images_per_s": statistics.median(ours),
+            "keras_fit_images_per_s": statistics.median(fit),
+            "train_vs_keras_fit": statistics.median(o / f for o, f in zip(ours, fit, strict=True)),
+            "train_windows_images_per_s": ours, "keras_fit_windows_images_per_s": fit,
+            "parameters": ours_model.count_params(),
+            "train_flops_per_image": training_flops_per_image(ours_model)}
+
+
+def generation_speed(config: dict, size: int) -> dict:
+    spec = captchas.DatasetSpec.from_config(config, "train")
+    spec = captchas.DatasetSpec(**{**spec.__dict__, "size": size, "seed": 12345})
+    started = time.perf_counter()
+    captchas.generate(spec, workers=1, progress=False)
+    single = size / (time.perf_counter() - started)
+    workers = os.cpu_count() or 1
+    started = time.perf_counter()
+    captchas.generate(spec, workers=workers, progress=False)
+    parallel = size / (time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as folder:
+        captchas.load_or_generate(spec, Path(folder), progress=False)
+        started = time.perf_counter()
+        captchas.load_or_generate(spec, Path(folder), progress=False)
+        load = time.perf_counter() - started
+    return {"gen_single_per_s": single, "gen_parallel_per_s": parallel,
+            "gen_parallel_vs_single": parallel / single, "gen_workers": workers,
+            "cache_load_s": load, "cache_load_images": size}
+
+
+def run(quick: bool, out: Path) -> dict:
+    import tensorflow as tf
+
+    config, _ = load_config("correct.yaml")
+    if quick:
+        config["data"].update(width=64, height=24)
+        config["model"]["dense_units"] = 64
+    train_size = 512 if quick else 4096
+    spec = captchas.DatasetSpec(**{**captchas.DatasetSpec.from_config(config, "train").__dict__,
+                                   "size": train_size})
+    images, indices = captchas.generate(spec, progress=False)
+    started = time.perf_counter()
+    results = {"date": date.today().isoformat(), "quick": quick, "machine": {
+        "cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")]},
+        "versions": package_versions(), "batch_size": config["train"]["batch_size"],
+        "image": f"{config['data']['width']}x{config['data']['height']}"}
+    results.update(training_throughput(config, images, indices,
+                                       steps_per_window=5 if quick else 20,
+                                       windows=3 if quick else 5))
+    results["train_gflops"] = results["train_images_per_s"] * results["train_flops_per_image"] / 1e9
+    results["matmul_peak_gflops"] = matmul_peak_gflops(1024 if quick else 4096, 3 if quick else 7)
+    results["fraction_of_matmul_peak"] = results["train_gflops"] / results["matmul_peak_gflops"]
+    results.update(generation_speed(config, 64 if quick else 1000))
+    results.update({"fast_seconds_to_98": None, "fast_steps_to_98": None,
+                    "peer_seconds_to_98": None, "peer_reached_98": None,
+                    "not_measured": "the fast and peer recipes are not built yet"})
+    results["bench_seconds"] = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    write_atomically(out / "RESULTS.md", markdown(results).encode())
+    return results
+
+
+def markdown(r: dict) -> str:
+    return "\n".join([
+        "# Benchmarks", "",
+        f"`python -m captcha_cnn.bench{' --quick' if r['quick'] else ''}` on {r['date']}: "
+        f"{r['machine']['cpu']}, {r['machine']['cores']} cores, "
+        f"{', '.join(r['machine']['gpus']) or 'no GPU'}; "
+        + ", ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".", "",
+        "| measurement | value |", "|---|---:|",
+        f"| training, this project's step (batch {r['batch_size']}, {r['image']}) | "
+        f"{r['train_images_per_s']:.0f} images/s |",
+        f"| training, Keras `compile` + `fit`, same model, loss and batch | "
+        f"{r['keras_fit_images_per_s']:.0f} images/s |",
+        f"| ours / Keras fit (median of per-window ratios) | {r['train_vs_keras_fit']:.2f} |",
+        f"| training FLOPs per image (from layer shapes, forward x 3) | "
+        f"{r['train_flops_per_image'] / 1e6:.0f} MFLOP |",
+        f"| achieved training compute | {r['train_gflops']:.0f} GFLOP/s |",
+        f"| float32 matmul peak, same run | {r['matmul_peak_gflops']:.0f} GFLOP/s |",
+        f"| fraction of matmul peak | {r['fraction_of_matmul_peak']:.0%} |",
+        f"| captcha generation, 1 process | {r['gen_single_per_s']:.0f} /s |",
+        f"| captcha generation, {r['gen_workers']} processes | {r['gen_parallel_per_s']:.0f} /s "
+        f"({r['gen_parallel_vs_single']:.2f}x) |",
+        f"| loading {r['cache_load_images']} cached captchas (with checksum) | "
+        f"{r['cache_load_s']:.3f} s |",
+        "| time to 98% whole-captcha accuracy, fast and peer recipes | not measured yet |", ""])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: under a minute")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks"))
+    args = parser.parse_args(argv)
+    results = run(args.quick, args.out)
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -87,6 +87,15 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
     ours_step = make_train_step(ours_model, ours_optimizer, loss_name, layout, length)
     ours_batches = iter(training_batches(images, indices, codec, batch, seed=0))
 
+    # The same step under mixed bfloat16 (float32 logits and loss), for the precision option.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    bf16_model = build_model(config)
+    keras.mixed_precision.set_global_policy("float32")
+    bf16_optimizer = keras.optimizers.Adam(config["train"]["learning_rate"])
+    bf16_optimizer.build(bf16_model.trainable_variables)
+    bf16_step = make_train_step(bf16_model, bf16_optimizer, loss_name, layout, length)
+    bf16_batches = iter(training_batches(images, indices, codec, batch, seed=2))
+
     fit_model = build_model(config)
     fit_model.compile(optimizer=keras.optimizers.Adam(config["train"]["learning_rate"]),
                       loss=lambda y, o: per_example_loss(loss_name, layout, y, o, length))
@@ -101,25 +110,34 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
 
     timer = EpochTimer()
 
-    def ours_window():
+    def step_window(step, batches):
         started = time.perf_counter()
         for _ in range(steps_per_window):
-            ours_step(*next(ours_batches)).numpy()  # Our loop reads the signals every step.
+            step(*next(batches)).numpy()  # Our loop reads the signals every step.
         return time.perf_counter() - started
+
+    def ours_window():
+        return step_window(ours_step, ours_batches)
+
+    def bf16_window():
+        return step_window(bf16_step, bf16_batches)
 
     def fit_window():
         fit_model.fit(fit_batches, steps_per_epoch=steps_per_window, epochs=1, verbose=0,
                       callbacks=[timer])
         return timer.seconds
 
-    ours_window(), fit_window()  # Warm-up: tracing and first allocations.
-    ours, fit = [], []
+    ours_window(), fit_window(), bf16_window()  # Warm-up: tracing and first allocations.
+    ours, fit, bf16 = [], [], []
     for _ in range(windows):
         ours.append(batch * steps_per_window / ours_window())
         fit.append(batch * steps_per_window / fit_window())
+        bf16.append(batch * steps_per_window / bf16_window())
     return {"train_images_per_s": statistics.median(ours),
             "keras_fit_images_per_s": statistics.median(fit),
             "train_vs_keras_fit": statistics.median(o / f for o, f in zip(ours, fit, strict=True)),
+            "train_bf16_images_per_s": statistics.median(bf16),
+            "bf16_vs_float32": statistics.median(b / o for b, o in zip(bf16, ours, strict=True)),
             "train_windows_images_per_s": ours, "keras_fit_windows_images_per_s": fit,
             "parameters": ours_model.count_params(),
             "train_flops_per_image": training_flops_per_image(ours_model)}
@@ -192,6 +210,8 @@ def markdown(r: dict) -> str:
         f"| training, Keras `compile` + `fit`, same model, loss and batch | "
         f"{r['keras_fit_images_per_s']:.0f} images/s |",
         f"| ours / Keras fit (median of per-window ratios) | {r['train_vs_keras_fit']:.2f} |",
+        f"| training, this project's step under mixed_bfloat16 | "
+        f"{r['train_bf16_images_per_s']:.0f} images/s ({r['bf16_vs_float32']:.2f}x float32) |",
         f"| training FLOPs per image (from layer shapes, forward x 3) | "
         f"{r['train_flops_per_image'] / 1e6:.0f} MFLOP |",
         f"| achieved training compute | {r['train_gflops']:.0f} GFLOP/s |",

@@ -195,3 +195,14 @@ def test_registry_names_match_the_config_schema():
 
     assert tuple(LOSSES) == config.LOSS_NAMES
     assert tuple(MODELS) == config.MODEL_NAMES
+
+
+@pytest.mark.parametrize("classes", [10, 16])
+def test_at_uniform_outputs_the_buggy_gradient_is_the_correct_one_divided_by_k(classes):
+    """Same direction, 1/K the size: plain SGD takes K times smaller steps with the bug, while
+    Adam, which divides each step by the gradient's own scale, takes the same first steps."""
+    labels = np.eye(classes)[[[1, 3, 0, 2]]].reshape(1, 4 * classes)
+    zeros = np.zeros_like(labels)
+    correct = gradients("logits", "per_char", labels, zeros, 4)
+    buggy = gradients("softmax_then_logits", "per_char", labels, zeros, 4)
+    assert np.allclose(buggy, correct / classes)

@@ -5,7 +5,8 @@ import json
 from conftest import run_command
 
 POSITIVE = ("train_images_per_s", "keras_fit_images_per_s", "train_bf16_images_per_s",
-            "train_gflops", "matmul_peak_gflops", "gen_single_per_s", "gen_parallel_per_s", "cache_load_s", "train_flops_per_image")
+            "train_gflops", "matmul_peak_gflops", "gen_single_per_s", "gen_parallel_per_s",
+            "cache_load_s", "train_flops_per_image")
 NOT_YET = ("fast_seconds_to_98", "fast_steps_to_98", "peer_seconds_to_98", "peer_reached_98")
 
 

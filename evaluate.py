@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from captcha_cnn.cli import run_cli
+from captcha_cnn.config import REPO_ROOT
 from captcha_cnn.errors import UserError
 
 
@@ -28,14 +29,14 @@ def main(argv=None) -> None:
     parser.add_argument("--sweep", type=Path, metavar="SWEEP_YAML",
                         help="train the grid a sweep file describes (skipping finished cells) "
                         "and draw its heatmap and table")
-    parser.add_argument("--sweep-runs", type=Path, default=Path("runs/sweep"),
+    parser.add_argument("--sweep-runs", type=Path, default=REPO_ROOT / "runs" / "sweep",
                         help="where the sweep's runs go (default: runs/sweep)")
-    parser.add_argument("--reproduce", type=Path, nargs="?", const=Path("configs/reproduce.yaml"),
+    parser.add_argument("--reproduce", type=Path, nargs="?", const=Path("reproduce.yaml"),
                         metavar="PLAN_YAML", help="train every run of the reproduction plan that "
                         "is not finished, then write results/ (default plan: "
                         "configs/reproduce.yaml)")
     parser.add_argument("--seeds", help="with --reproduce: only these seeds, e.g. 0 or 0,1")
-    parser.add_argument("--reproduce-runs", type=Path, default=Path("runs/reproduce"),
+    parser.add_argument("--reproduce-runs", type=Path, default=REPO_ROOT / "runs" / "reproduce",
                         help="where the reproduction's runs go (default: runs/reproduce)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="captcha cache for --sweep and --reproduce (default: data/)")
@@ -50,7 +51,7 @@ def main(argv=None) -> None:
                 seeds = [int(seed) for seed in args.seeds.split(",")]
             except ValueError:
                 raise UserError(f"--seeds {args.seeds}: expected integers like 0,1,2") from None
-        report = reproduce(args.reproduce, args.reproduce_runs, args.out or Path("results"),
+        report = reproduce(args.reproduce, args.reproduce_runs, args.out or REPO_ROOT / "results",
                            seeds, args.data_dir)
         print(f"wrote {report}")
         return
@@ -58,7 +59,8 @@ def main(argv=None) -> None:
     if args.sweep is not None:
         from captcha_cnn.sweep import report
 
-        out = report(args.sweep, args.sweep_runs, args.out or Path("docs/sweep"), args.data_dir)
+        out = report(args.sweep, args.sweep_runs, args.out or REPO_ROOT / "docs" / "sweep",
+                     args.data_dir)
         print(f"wrote {out / 'heatmap.png'}, {out / 'sweep.md'} and {out / 'sweep.json'}")
         return
     if not args.runs:
@@ -76,7 +78,7 @@ def main(argv=None) -> None:
 
     from captcha_cnn.evaluation import compare
 
-    figure, table = compare(args.runs, args.out or Path("runs/compare"))
+    figure, table = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare")
     print(f"wrote {figure} and {table}")
 
 

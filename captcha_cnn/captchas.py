@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -29,10 +30,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from captcha_cnn.labels import LabelCodec
+from captcha_cnn.runlog import write_atomically
 
 # Bump when rendering changes, so that old cache entries are not reused.
 GENERATOR_VERSION = 1
-SPLITS = ("train", "test")
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -155,19 +156,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: no torn file survives."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _load_verified(npz_path: Path, meta_path: Path, spec: DatasetSpec):
     """The cached arrays if both files exist and match their recorded size and checksum, else None."""
     if not (npz_path.is_file() and meta_path.is_file()):
@@ -201,9 +189,11 @@ def load_or_generate(spec: DatasetSpec, data_dir: Path = DEFAULT_DATA_DIR,
     images, indices = generate(spec, progress=progress)
     seconds = time.perf_counter() - started
     data_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(npz_path, lambda handle: np.savez(handle, images=images, indices=indices))
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images, indices=indices)
+    write_atomically(npz_path, buffer.getvalue())
     meta = dict(asdict(spec), generator=GENERATOR_VERSION, captcha=version("captcha"),
                 bytes=npz_path.stat().st_size, sha256=_sha256(npz_path),
                 generation_seconds=round(seconds, 2))
-    _write_atomically(meta_path, lambda handle: handle.write(json.dumps(meta, indent=2).encode()))
+    write_atomically(meta_path, json.dumps(meta, indent=2).encode())
     return images, indices

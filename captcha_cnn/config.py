@@ -154,6 +154,9 @@ def _check_choice(config: dict, section: str, key: str, allowed: tuple, source: 
 def validate(config: dict, source: str) -> None:
     """Check ranges and names that types alone do not catch."""
     data, train = config["data"], config["train"]
+    for key, seed in (("seed", config["seed"]), ("data.seed", data["seed"])):
+        if not 0 <= seed < 2**32:
+            raise ConfigError(f"{source}: {key}: must be in [0, 2**32), got {seed}")
     if data["length"] < 1:
         raise ConfigError(f"{source}: data.length: must be at least 1, got {data['length']}")
     charset = data["charset"]

@@ -12,8 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from captcha_cnn.captchas import to_gray
 from captcha_cnn.errors import UserError
 from captcha_cnn.labels import LabelCodec
-from captcha_cnn.losses import loss_levels
-from captcha_cnn.metrics import chance_levels
+from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.plots import plot_runs
 from captcha_cnn.runlog import RunDir, write_atomically
 
@@ -23,14 +22,18 @@ def load_run(path: Path) -> dict:
     run = RunDir(path)
     if not run.config.is_file():
         raise UserError(f"{path}: not a run directory (no config.yaml)")
-    config = yaml.safe_load(run.config.read_text(encoding="utf-8"))
+    try:
+        config = yaml.safe_load(run.config.read_text(encoding="utf-8"))
+        environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
+        data, loss = config["data"], config["loss"]
+    except (yaml.YAMLError, json.JSONDecodeError, TypeError, KeyError):
+        raise UserError(f"{path}: damaged run directory (unreadable config.yaml or "
+                        f"environment.json)") from None
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run.metrics}: no evaluation rows yet (the run has not reached its "
                         f"first train.eval_every step)")
-    data, loss = config["data"], config["loss"]
     classes = len(data["charset"])
-    environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
     return {"path": run.path, "label": run.path.name, "config": config, "rows": rows,
             "finished": run.is_finished(), "device": environment.get("device", "unknown"),
             "loss_levels": loss_levels(loss["name"], loss["layout"], data["length"], classes),
@@ -96,6 +99,7 @@ def load_trained_model(run_path: Path):
     import keras
 
     from captcha_cnn.model import build_model
+    from captcha_cnn.state import assign_checked, model_variables
 
     run = RunDir(run_path)
     if run.model.is_file():
@@ -105,8 +109,7 @@ def load_trained_model(run_path: Path):
     loaded = run.load_latest_checkpoint()
     if loaded is None:
         raise UserError(f"{run.path}: no final model and no checkpoint to read images with")
-    for index, variable in enumerate(model.variables):
-        variable.assign(loaded[1][f"model/{index}"])
+    assign_checked(model_variables(model), loaded[1], run.checkpoints)
     return model
 
 

@@ -15,8 +15,6 @@ silently use the pre-softmax logits instead, which would "repair" the very bug w
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 
 
@@ -46,9 +44,8 @@ class Loss:
     (captcha_cnn.diagnostics) can inspect exactly what the op receives as `logits`.
     """
 
-    def __init__(self, op, logits_argument, uses_softmax: bool, description: str):
-        self.op, self.logits_argument = op, logits_argument
-        self.uses_softmax, self.description = uses_softmax, description
+    def __init__(self, op, logits_argument, uses_softmax: bool):
+        self.op, self.logits_argument, self.uses_softmax = op, logits_argument, uses_softmax
 
     def __call__(self, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
         return self.op(labels, self.logits_argument(outputs))
@@ -64,12 +61,9 @@ def _unchanged(outputs: tf.Tensor) -> tf.Tensor:
 
 
 LOSSES = {
-    "logits": Loss(fused_softmax_cross_entropy, _unchanged, True,
-                   "correct: raw logits into softmax_cross_entropy_with_logits"),
-    "softmax_then_logits": Loss(fused_softmax_cross_entropy, tf.nn.softmax, True,
-                                "the bug: softmax first, then passed as logits"),
-    "sigmoid": Loss(mean_sigmoid_cross_entropy, _unchanged, False,
-                    "the tutorial's sigmoid_cross_entropy_with_logits, averaged per row"),
+    "logits": Loss(fused_softmax_cross_entropy, _unchanged, True),
+    "softmax_then_logits": Loss(fused_softmax_cross_entropy, tf.nn.softmax, True),
+    "sigmoid": Loss(mean_sigmoid_cross_entropy, _unchanged, False),
 }
 
 
@@ -92,31 +86,3 @@ def per_example_loss(loss_name: str, layout: str, labels: tf.Tensor, outputs: tf
     arranged_labels, arranged_outputs = arrange(layout, labels, outputs, length)
     loss = LOSSES[loss_name](arranged_labels, arranged_outputs)
     return tf.reduce_mean(loss, axis=-1) if layout == "per_char" else loss
-
-
-def loss_levels(loss_name: str, layout: str, length: int, classes: int) -> dict[str, float]:
-    """Reference levels of the loss as `per_example_loss` reports it.
-
-    - `chance`: the loss of uniform outputs (all logits equal), where every run starts;
-    - `floor`: the lowest value the loss can ever reach.
-
-    For a softmax over N entries with n true ones of weight w each, the floor puts equal
-    probability on the true entries. With raw logits that gives n*w*ln(n) (0 per character).
-    With the bug, the "logits" are probabilities p in [0, 1], so the second softmax can give a
-    true entry at most e^(1/n) / (n e^(1/n) + N - n): the floor is -n*w*ln of that, for example
-    -ln(e / (e + 9)) = 1.461 per character with 10 classes, and 13.868 for the flat 40-vector.
-    """
-    if loss_name == "sigmoid":
-        return {"chance": math.log(2.0), "floor": 0.0}
-    if layout == "per_char":
-        ones, entries, weight = 1, classes, 1.0
-    else:
-        ones, entries = length, length * classes
-        weight = 1.0 / length if layout == "flat_normalized" else 1.0
-    chance = ones * weight * math.log(entries)
-    if loss_name == "softmax_then_logits":
-        best = math.exp(1.0 / ones) / (ones * math.exp(1.0 / ones) + entries - ones)
-        floor = -ones * weight * math.log(best)
-    else:
-        floor = ones * weight * math.log(ones)
-    return {"chance": chance, "floor": floor}

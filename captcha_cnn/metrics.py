@@ -26,8 +26,3 @@ def whole_accuracy(labels: tf.Tensor, outputs: tf.Tensor, length: int) -> tf.Ten
     """Fraction of captchas with every character right (chance: 1 / len(charset) ** length)."""
     all_right = tf.reduce_all(correct_characters(labels, outputs, length), axis=-1)
     return tf.reduce_mean(tf.cast(all_right, tf.float32))
-
-
-def chance_levels(length: int, classes: int) -> dict[str, float]:
-    """Accuracy of uniform guessing."""
-    return {"char": 1.0 / classes, "whole": float(classes) ** -length}

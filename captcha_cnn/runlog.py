@@ -20,6 +20,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import sys
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
@@ -148,8 +149,11 @@ class RunDir:
 
     def remove_stale_temporaries(self) -> None:
         """Temporary files left by a process killed in mid-write; their targets are intact."""
-        for temporary in self.path.rglob(".*.tmp*"):
-            temporary.unlink(missing_ok=True)
+        for temporary in list(self.path.rglob(".*.tmp*")):
+            if temporary.is_dir():
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                temporary.unlink(missing_ok=True)
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

@@ -10,6 +10,22 @@ from captcha_cnn.errors import UserError
 from captcha_cnn.runlog import RunDir
 
 
+def assign_checked(variables: dict, arrays: dict[str, np.ndarray], source) -> None:
+    """Assign stored arrays to variables by name, refusing a missing name or a wrong shape."""
+    for name, variable in variables.items():
+        if name not in arrays:
+            raise UserError(f"{source}: checkpoint has no {name}; it was made by another model")
+        if tuple(arrays[name].shape) != tuple(variable.shape):
+            raise UserError(f"{source}: {name} has shape {arrays[name].shape}, "
+                            f"the model expects {tuple(variable.shape)}")
+        variable.assign(arrays[name])
+
+
+def model_variables(model: keras.Model) -> dict:
+    """The model's variables under the names checkpoints store them by."""
+    return {f"model/{i}": v for i, v in enumerate(model.variables)}
+
+
 class TrainingState:
     """Every model and optimizer variable (the dropout seed generators are model variables), the
     step, the elapsed time, and the running sums of the training signals of the evaluation
@@ -27,12 +43,15 @@ class TrainingState:
         self.sums += signals
         self.count += 1
 
-    def running_means(self) -> dict[str, float]:
+    def running_means(self) -> dict[str, float | None]:
+        """Means since the last evaluation; None when no step was taken since (nothing to average)."""
+        if self.count == 0:
+            return dict.fromkeys(self.signal_names)
         return {name: float(value) for name, value in
-                zip(self.signal_names, self.sums / max(self.count, 1), strict=True)}
+                zip(self.signal_names, self.sums / self.count, strict=True)}
 
     def _variables(self) -> dict[str, tf.Variable]:
-        named = {f"model/{i}": v for i, v in enumerate(self.model.variables)}
+        named = model_variables(self.model)
         named.update({f"optimizer/{i}": v for i, v in enumerate(self.optimizer.variables)})
         return named
 
@@ -52,11 +71,7 @@ class TrainingState:
         if set(arrays) != set(variables) | {"progress", "running_sums"}:
             raise UserError(f"{run.checkpoints}: checkpoint does not match the model in "
                             f"{run.config}")
-        for name, variable in variables.items():
-            if tuple(arrays[name].shape) != tuple(variable.shape):
-                raise UserError(f"{run.checkpoints}: {name} has shape {arrays[name].shape}, "
-                                f"the model expects {tuple(variable.shape)}")
-            variable.assign(arrays[name])
+        assign_checked(variables, arrays, run.checkpoints)
         step, self.elapsed_s, count = arrays["progress"].tolist()
         self.step, self.count = int(step), int(count)
         self.sums = arrays["running_sums"].astype(np.float64)

@@ -45,13 +45,14 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
             # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
             scaled = optimizer.scale_loss(loss) if scales_loss else loss
         gradients = tape.gradient(scaled, model.trainable_variables)
+        # Unscaled copies for the signals, with the scale in force now (apply may change it).
+        reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
+                    if scales_loss else gradients)
         optimizer.apply(gradients, model.trainable_variables)
-        if scales_loss:
-            gradients = [g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
 
         # Sums of squares per layer, added in a fixed order (AddN's order is not fixed, and the
         # norms must be bit-identical in a resumed run).
-        squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in gradients]
+        squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in reported]
         per_layer_squares = tf.stack([
             tf.reduce_sum(tf.stack([sq for sq, group in zip(squares, group_of, strict=True)
                                     if group == index]))

@@ -15,18 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_cnn.config import ConfigError, load_config, read_yaml
+from captcha_cnn.config import ConfigError, find_config, load_config, read_yaml
 from captcha_cnn.errors import UserError
+from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.runlog import RunDir, write_atomically
 
 SWEEP_KEYS = {"base", "set", "losses", "seeds", "optimizers"}
-# A cell's verdict from its final held-out per-character accuracy (chance 0.1 for digits).
-LEARNS_AT, STALLED_BELOW = 0.5, 0.15
+# A cell's verdict from its final held-out per-character accuracy: stalled below 1.5x chance
+# (0.15 for digits), learning from 0.5 on, crawling between.
+LEARNS_AT, STALLED_FACTOR = 0.5, 1.5
 
 
 def read_sweep(path: Path) -> dict:
     """The sweep file, checked: every key present, nothing unknown, lists where lists belong."""
-    sweep = read_yaml(Path(path))
+    sweep = read_yaml(find_config(str(path)))
     unknown = sorted(set(sweep) - SWEEP_KEYS)
     missing = sorted(SWEEP_KEYS - set(sweep) - {"set"})
     if unknown or missing:
@@ -35,11 +37,20 @@ def read_sweep(path: Path) -> dict:
     for key in ("losses", "seeds", "optimizers"):
         if not isinstance(sweep[key], list) or not sweep[key]:
             raise ConfigError(f"{path}: {key}: expected a non-empty list")
+    if not isinstance(sweep["base"], str):
+        raise ConfigError(f"{path}: base: expected a config name, got {sweep['base']!r}")
+    if not isinstance(sweep.get("set") or {}, dict):
+        raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     for entry in sweep["optimizers"]:
         rates = entry.get("learning_rates") if isinstance(entry, dict) else None
         if not isinstance(rates, list) or "name" not in entry:
             raise ConfigError(f"{path}: optimizers: each entry needs a name and a list of "
                               f"learning_rates, got {entry!r}")
+        try:  # PyYAML reads 1e-3 (no dot) as a string.
+            entry["learning_rates"] = [float(rate) for rate in rates]
+        except (TypeError, ValueError):
+            raise ConfigError(f"{path}: optimizers: learning_rates must be numbers, "
+                              f"got {rates!r}") from None
     return sweep
 
 
@@ -48,43 +59,37 @@ def cells(sweep: dict) -> list[dict]:
     grid = []
     for optimizer in sweep["optimizers"]:
         extra = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rates")}
+        # Every setting that tells two cells apart is in the name, so no two share a folder.
+        label = "-".join([optimizer["name"], *(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}"
+                                               for k, v in extra.items())])
         for rate, loss, seed in itertools.product(optimizer["learning_rates"], sweep["losses"],
                                                   sweep["seeds"]):
             overrides = [f"{k}={v}" for k, v in (sweep.get("set") or {}).items()]
             overrides += [f"train.optimizer={optimizer['name']}", f"train.learning_rate={rate}",
                           f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
-            grid.append({"name": f"{optimizer['name']}-lr{rate:g}-{loss}-seed{seed}",
-                         "optimizer": optimizer["name"], "learning_rate": float(rate),
+            grid.append({"name": f"{label}-lr{rate:g}-{loss}-seed{seed}",
+                         "optimizer": label, "learning_rate": float(rate),
                          "loss": loss, "seed": seed, "overrides": overrides})
     return grid
 
 
 def run_sweep(path: Path, runs_dir: Path, data_dir: Path | None = None,
               progress: bool = True) -> list[dict]:
-    """Train every cell that is not finished yet; return the cells with their run directories."""
-    from captcha_cnn.training import train  # TensorFlow only once the sweep file is valid.
-
+    """Train every cell that is not finished yet; return the cells with their configs and runs."""
     sweep = read_sweep(path)
     grid = cells(sweep)
-    configs = [load_config(sweep["base"], cell["overrides"])[0] for cell in grid]  # Check all first.
-    for number, (cell, config) in enumerate(zip(grid, configs, strict=True), start=1):
-        cell["run"] = Path(runs_dir) / cell["name"]
-        run = RunDir(cell["run"])
-        if run.is_finished():
-            print(f"[{number}/{len(grid)}] {cell['name']}: finished, skipped")
-            continue
-        print(f"[{number}/{len(grid)}] {cell['name']}", flush=True)
-        train(config, cell["name"], run.path, resume=run.config.is_file(), data_dir=data_dir,
-              progress=progress)
-        import keras
+    for cell in grid:  # Every cell's config is checked before the first one trains.
+        cell["config"] = load_config(sweep["base"], cell["overrides"])[0]
+        cell["dir"] = Path(runs_dir) / cell["name"]
+    from captcha_cnn.training import train_each  # TensorFlow only once the sweep file is valid.
 
-        keras.backend.clear_session()  # Free the last cell's graphs before the next one.
+    train_each(grid, data_dir, progress)
     return grid
 
 
-def _verdict(loss: str, accuracy: float) -> str:
-    if accuracy < STALLED_BELOW:
+def _verdict(loss: str, accuracy: float, chance: float) -> str:
+    if accuracy < STALLED_FACTOR * chance:
         return "stalls"
     if accuracy < LEARNS_AT:
         return "crawls"
@@ -95,12 +100,16 @@ def summarize(grid: list[dict]) -> list[dict]:
     """One row per (optimizer, learning rate, loss): final held-out numbers over the seeds."""
     groups: dict[tuple, list] = {}
     for cell in grid:
-        rows = RunDir(cell["run"]).read_metrics()
+        rows = RunDir(cell["dir"]).read_metrics()
         if rows:
             key = (cell["optimizer"], cell["learning_rate"], cell["loss"])
-            groups.setdefault(key, []).append(rows[-1])
+            groups.setdefault(key, []).append((rows[-1], cell["config"]))
     summary = []
-    for (optimizer, rate, loss), finals in groups.items():
+    for (optimizer, rate, loss), entries in groups.items():
+        finals = [row for row, _ in entries]
+        data, layout = entries[0][1]["data"], entries[0][1]["loss"]["layout"]
+        levels = loss_levels(loss, layout, data["length"], len(data["charset"]))
+        chance = chance_levels(data["length"], len(data["charset"]))["char"]
         accuracy = np.array([row["test_char_acc"] for row in finals])
         summary.append({
             "optimizer": optimizer, "learning_rate": rate, "loss": loss, "seeds": len(finals),
@@ -110,11 +119,12 @@ def summarize(grid: list[dict]) -> list[dict]:
             "whole_acc_mean": float(np.mean([row["test_whole_acc"] for row in finals])),
             "test_loss_mean": float(np.mean([row["test_loss"] for row in finals])),
             "grad_norm_mean": float(np.mean([row.get("grad_norm", np.nan) for row in finals])),
-            "verdict": _verdict(loss, float(accuracy.mean()))})
+            "loss_floor": levels["floor"],
+            "verdict": _verdict(loss, float(accuracy.mean()), chance)})
     return summary
 
 
-def table(summary: list[dict], floors: dict[str, float]) -> str:
+def table(summary: list[dict]) -> str:
     lines = ["| optimizer | learning rate | loss | seeds | steps | held-out per-char acc, mean "
              "(min-max) | whole acc | test loss (floor) | gradient norm | verdict |",
              "|---|---:|---|---:|---:|---|---:|---|---:|---|"]
@@ -123,7 +133,7 @@ def table(summary: list[dict], floors: dict[str, float]) -> str:
             f"| {row['optimizer']} | {row['learning_rate']:g} | {row['loss']} | {row['seeds']} | "
             f"{row['steps']} | {row['char_acc_mean']:.3f} ({row['char_acc_min']:.3f}-"
             f"{row['char_acc_max']:.3f}) | {row['whole_acc_mean']:.3f} | "
-            f"{row['test_loss_mean']:.3f} ({floors[row['loss']]:.3f}) | "
+            f"{row['test_loss_mean']:.3f} ({row['loss_floor']:.3f}) | "
             f"{row['grad_norm_mean']:.3g} | {row['verdict']} |")
     return "\n".join(lines) + "\n"
 
@@ -167,21 +177,14 @@ def heatmap(summary: list[dict], path: Path) -> None:
 def report(path: Path, runs_dir: Path, out: Path, data_dir: Path | None = None,
            progress: bool = True) -> Path:
     """Run (or continue) the sweep, then write heatmap.png, sweep.md and sweep.json into `out`."""
-    from captcha_cnn.losses import loss_levels
-
     grid = run_sweep(path, runs_dir, data_dir, progress)
     summary = summarize(grid)
     if not summary:
         raise UserError(f"{runs_dir}: no sweep cell has metrics yet")
-    config = load_config(read_sweep(path)["base"])[0]
-    floors = {row["loss"]: loss_levels(row["loss"], config["loss"]["layout"],
-                                       config["data"]["length"],
-                                       len(config["data"]["charset"]))["floor"]
-              for row in summary}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     heatmap(summary, out / "heatmap.png")
-    write_atomically(out / "sweep.md", table(summary, floors).encode())
+    write_atomically(out / "sweep.md", table(summary).encode())
     write_atomically(out / "sweep.json", (json.dumps(summary, indent=2) + "\n").encode())
-    print(table(summary, floors))
+    print(table(summary))
     return out

@@ -20,22 +20,19 @@ from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
 from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import UserError
+from captcha_cnn.evaluator import Evaluator
 from captcha_cnn.export import export_saved_model
 from captcha_cnn.labels import LabelCodec
-from captcha_cnn.losses import LOSSES, arrange, loss_levels
-from captcha_cnn.metrics import chance_levels
+from captcha_cnn.levels import chance_levels, loss_levels
+from captcha_cnn.losses import LOSSES, arrange
 from captcha_cnn.model import build_model
-from captcha_cnn.plots import prediction_grid
 from captcha_cnn.runlog import RunDir, cpu_name, open_run_dir, package_versions, write_atomically
 from captcha_cnn.state import TrainingState
-from captcha_cnn.steps import make_eval_step, make_train_step, signal_names
+from captcha_cnn.steps import make_train_step, signal_names
 
 REPO_RUNS = Path(__file__).resolve().parent.parent / "runs"
 # A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
 SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Training accuracy without dropout is measured on this many fixed training images, so the
-# curves show whether the held-out accuracy tracks the training accuracy (overfitting shows).
-TRAIN_EVAL_SIZE = 500
 
 
 def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
@@ -60,16 +57,6 @@ def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
                           loss_cfg["pitfall_check"])
     except ValueError as error:
         raise UserError(f"loss.pitfall_check is 'error': {error}") from None
-
-
-def predictions_png(model: keras.Model, codec: LabelCodec, images: np.ndarray,
-                    indices: np.ndarray, count: int = 16) -> bytes:
-    """A grid of the first held-out captchas with the model's reading and the truth."""
-    shown = images[:count]
-    logits = model(shown[..., None].astype(np.float32) / 255.0, training=False).numpy()
-    predicted = [codec.indices_to_text(row) for row in codec.argmax_indices(logits)]
-    true = [codec.indices_to_text(row) for row in indices[:count]]
-    return prediction_grid(shown, true, predicted)
 
 
 def configure_devices() -> None:
@@ -114,12 +101,11 @@ class _StopRequest:
 def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
           data_dir: Path | None = None, progress: bool = True) -> dict:
     """Train one run as the config says; return the run's summary (its final numbers)."""
-    data, model_cfg, loss_cfg, train_cfg = (config[k] for k in ("data", "model", "loss", "train"))
+    data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
     if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
         raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
                         f"pass --run-dir")
     run = RunDir(run_dir or REPO_RUNS / experiment)
-    data_dir = data_dir or captchas.DEFAULT_DATA_DIR
     # Fails fast, before any slow work, on a directory that must not be touched.
     resume = open_run_dir(run, config, resume)
     if resume and run.is_finished():
@@ -129,13 +115,14 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
             return summary
 
     # Data: generated once per spec and cached under data/, so the buggy run reuses the correct one's.
-    train_images, train_indices = captchas.load_or_generate(
-        captchas.DatasetSpec.from_config(config, "train"), data_dir, progress)
-    test_images, test_indices = captchas.load_or_generate(
-        captchas.DatasetSpec.from_config(config, "test"), data_dir, progress)
+    train_set = captchas.load_or_generate(captchas.DatasetSpec.from_config(config, "train"),
+                                          data_dir or captchas.DEFAULT_DATA_DIR, progress)
+    test_set = captchas.load_or_generate(captchas.DatasetSpec.from_config(config, "test"),
+                                         data_dir or captchas.DEFAULT_DATA_DIR, progress)
     codec = LabelCodec.from_config(config)
 
-    # Model and optimizer, seeded.
+    # Model and optimizer, seeded; then a look at what the loss op will receive, before anything
+    # is written, so a run the pitfall check stops leaves nothing behind.
     configure_devices()
     keras.utils.set_random_seed(config["seed"])
     if train_cfg["deterministic"]:
@@ -144,103 +131,64 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     model = build_model(config)
     optimizer = make_optimizer(train_cfg)
     optimizer.build(model.trainable_variables)
+    check_first_batch(model, config, *next(iter(evaluation_batches(
+        train_set[0][:train_cfg["batch_size"]], train_set[1][:train_cfg["batch_size"]], codec,
+        train_cfg["batch_size"]))))
     state = TrainingState(model, optimizer, signal_names(model))
 
     # Restore, or start the run directory.
+    device = describe_device()
     if resume and run.checkpoint_paths():
         run.remove_stale_temporaries()
         state.restore(run)
+        if state.step > train_cfg["steps"]:
+            raise UserError(f"{run.path} is already at step {state.step}: train.steps "
+                            f"{train_cfg['steps']} would end it before that")
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
+        environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
+        environment.setdefault("resumed", []).append({"step": state.step, "device": device})
     else:
         run.path.mkdir(parents=True, exist_ok=True)
-        write_atomically(run.config, dump(config).encode("utf-8"))
         write_atomically(run.metrics, b"")
+        environment = {"device": device, "versions": package_versions(),
+                       "experiment": experiment}
+    write_atomically(run.config, dump(config).encode("utf-8"))  # Records a raised train.steps.
+    run.write_json(run.environment, environment)
     run.summary.unlink(missing_ok=True)
-    device = describe_device()
-    run.write_json(run.environment, {"device": device, "versions": package_versions(),
-                                     "experiment": experiment})
+    print_plan(config, run, device, model, len(train_set[0]), len(test_set[0]))
 
-    levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], codec.num_classes)
-    chance = chance_levels(data["length"], codec.num_classes)
-    steps, batch_size = train_cfg["steps"], train_cfg["batch_size"]
-    print(f"run directory:  {run.path}\n"
-          f"device:         {device}, TensorFlow {tf.__version__}\n"
-          f"data:           {len(train_images)} train / {len(test_images)} test captchas of "
-          f"{data['length']} from {data['charset']!r}, {data['width']}x{data['height']} gray\n"
-          f"labels:         {codec.width} wide ({data['length']} x {codec.num_classes}); "
-          f"loss {loss_cfg['name']} ({loss_cfg['layout']}): chance {levels['chance']:.3f}, "
-          f"floor {levels['floor']:.3f}\n"
-          f"model:          {model_cfg['name']}, {model.count_params():,} parameters; "
-          f"{train_cfg['optimizer']} lr {train_cfg['learning_rate']:g}\n"
-          f"steps:          {steps} x {batch_size} images = {steps * batch_size:,} images "
-          f"({steps * batch_size / len(train_images):.1f} epochs); chance accuracy "
-          f"{chance['char']:.3f} per char, {chance['whole']:.2g} whole", flush=True)
-
-    # Compiled steps, and a look at what the loss op receives, before the first update.
     train_step = make_train_step(model, optimizer, loss_cfg["name"], loss_cfg["layout"],
                                  data["length"])
-    eval_step = make_eval_step(model, loss_cfg["name"], loss_cfg["layout"], data["length"])
-    check_first_batch(model, config, *next(iter(
-        evaluation_batches(train_images[:batch_size], train_indices[:batch_size], codec,
-                           batch_size))))
-
-    def evaluate(images, indices):
-        totals = np.zeros(3)
-        for batch in evaluation_batches(images, indices, codec, train_cfg["eval_batch_size"]):
-            totals += eval_step(*batch).numpy()
-        return totals[0] / len(images), totals[1] / (len(images) * data["length"]), \
-            totals[2] / len(images)
-
-    train_eval_size = min(TRAIN_EVAL_SIZE, len(train_images))
-    batches = iter(training_batches(train_images, train_indices, codec, batch_size,
-                                    config["seed"], start_step=state.step))
-    writer = tf.summary.create_file_writer(str(run.tensorboard))
-    with writer.as_default(step=state.step):
-        tf.summary.text("config", "```\n" + dump(config) + "```")
+    evaluator = Evaluator(model, config, run, train_set, test_set)
+    evaluator.log_config(state.step)
+    batches = iter(training_batches(*train_set, codec, train_cfg["batch_size"], config["seed"],
+                                    start_step=state.step))
+    steps = train_cfg["steps"]
     bar = tqdm(total=steps, initial=state.step, desc=experiment, unit="step", disable=not progress,
                file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)
     started = time.perf_counter() - state.elapsed_s
-    last_row = run.read_metrics()[-1] if run.read_metrics() else None
 
     with _StopRequest() as stop, bar:
         while state.step < steps:
             # One training step.
             signals = train_step(*next(batches)).numpy().astype(np.float64)
-            loss = signals[0]
-            if not math.isfinite(loss):
-                raise UserError(f"loss became {loss} at step {state.step + 1}: training diverged "
-                                f"(try a smaller train.learning_rate); the last good checkpoint "
-                                f"in {run.checkpoints} is kept")
+            if not math.isfinite(signals[0]):
+                raise UserError(f"loss became {signals[0]} at step {state.step + 1}: training "
+                                f"diverged (try a smaller train.learning_rate); the last good "
+                                f"checkpoint in {run.checkpoints} is kept")
             state.step += 1
             state.accumulate(signals)
             bar.update(1)
 
             # Evaluation on the held-out set, logged to metrics.jsonl and TensorBoard.
             if state.step % train_cfg["eval_every"] == 0 or state.step == steps:
-                eval_started = time.perf_counter()
-                test_loss, test_char, test_whole = evaluate(test_images, test_indices)
-                _, train_eval_char, train_eval_whole = evaluate(
-                    train_images[:train_eval_size], train_indices[:train_eval_size])
-                eval_seconds = time.perf_counter() - eval_started
                 state.elapsed_s = time.perf_counter() - started
-                last_row = {"step": state.step, **state.running_means(),
-                            "train_eval_char_acc": train_eval_char,
-                            "train_eval_whole_acc": train_eval_whole,
-                            "test_loss": test_loss, "test_char_acc": test_char,
-                            "test_whole_acc": test_whole, "elapsed_s": round(state.elapsed_s, 2),
-                            "eval_s": round(eval_seconds, 3)}
-                run.append_metrics(last_row)
-                with writer.as_default(step=state.step):
-                    for name, value in last_row.items():
-                        if name != "step":
-                            tf.summary.scalar(name, value)
-                    tf.summary.image("held_out_predictions", tf.image.decode_png(
-                        predictions_png(model, codec, test_images, test_indices))[None])
-                writer.flush()
+                row = evaluator.log(state.step, state.running_means(), state.elapsed_s)
                 state.reset_running()
-                bar.set_postfix(loss=f"{last_row['train_loss']:.3f}",
-                                test_char=f"{test_char:.3f}", test_whole=f"{test_whole:.3f}")
+                bar.set_postfix(loss=f"{row['train_loss']:.3f}",
+                                test_char=f"{row['test_char_acc']:.3f}",
+                                test_whole=f"{row['test_whole_acc']:.3f}")
 
             # Checkpoint, and stop cleanly after Ctrl-C.
             if state.step % train_cfg["checkpoint_every"] == 0 or state.step == steps \
@@ -249,22 +197,62 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
                 state.save(run)
             if stop.requested:
                 bar.close()
+                data_flag = f" --data-dir {data_dir}" if data_dir else ""
                 print(f"\nstopped at step {state.step}; checkpoint saved. Continue with:\n"
-                      f"  python train.py --run-dir {run.path} --resume",
+                      f"  python train.py --run-dir {run.path} --resume{data_flag}",
                       file=sys.stderr)
                 raise SystemExit(130)
 
-    # The finished run: the final model and the summary that marks it done.
+    # The finished run: the final model, its servable export, and the summary that marks it done.
+    rows = run.read_metrics()
+    if not rows or rows[-1]["step"] != state.step:  # Killed between its last checkpoint and row.
+        rows.append(evaluator.log(state.step, state.running_means(), state.elapsed_s))
     temporary = run.path / ".model.tmp.keras"
     model.save(temporary)
     temporary.replace(run.model)
     export_saved_model(model, config, run.export)
-    summary = summarize(run.read_metrics(), state.elapsed_s, levels, chance)
+    levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], codec.num_classes)
+    summary = summarize(rows, state.elapsed_s, levels,
+                        chance_levels(data["length"], codec.num_classes))
     run.write_json(run.summary, summary)
+    final = rows[-1]
     print(f"finished {steps} steps in {state.elapsed_s / 60:.1f} min: test per-char accuracy "
-          f"{last_row['test_char_acc']:.3f}, whole {last_row['test_whole_acc']:.3f}, "
-          f"loss {last_row['test_loss']:.3f}. Metrics in {run.metrics}")
+          f"{final['test_char_acc']:.3f}, whole {final['test_whole_acc']:.3f}, "
+          f"loss {final['test_loss']:.3f}. Metrics in {run.metrics}")
     return summary
+
+
+def print_plan(config: dict, run: RunDir, device: str, model: keras.Model, train_size: int,
+               test_size: int) -> None:
+    """The derived numbers, before the first step: what will run, where, and against what levels."""
+    data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
+    classes = len(data["charset"])
+    levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes)
+    chance = chance_levels(data["length"], classes)
+    steps, batch_size = train_cfg["steps"], train_cfg["batch_size"]
+    print(f"run directory:  {run.path}\n"
+          f"device:         {device}, TensorFlow {tf.__version__}\n"
+          f"data:           {train_size} train / {test_size} test captchas of "
+          f"{data['length']} from {data['charset']!r}, {data['width']}x{data['height']} gray\n"
+          f"labels:         {data['length'] * classes} wide ({data['length']} x {classes}); "
+          f"loss {loss_cfg['name']} ({loss_cfg['layout']}): chance {levels['chance']:.3f}, "
+          f"floor {levels['floor']:.3f}\n"
+          f"model:          {config['model']['name']}, {model.count_params():,} parameters; "
+          f"{train_cfg['optimizer']} lr {train_cfg['learning_rate']:g}\n"
+          f"steps:          {steps} x {batch_size} images = {steps * batch_size:,} images "
+          f"({steps * batch_size / train_size:.1f} epochs); chance accuracy "
+          f"{chance['char']:.3f} per char, {chance['whole']:.2g} whole", flush=True)
+
+
+def train_each(runs: list[dict], data_dir: Path | None, progress: bool) -> None:
+    """Train several runs (dicts with `name`, `config`, `dir`) one after the other. A finished run
+    is left as it is, an interrupted one resumes; a run whose saved config differs is an error."""
+    for number, entry in enumerate(runs, start=1):
+        print(f"[{number}/{len(runs)}] {entry['name']}", flush=True)
+        train(entry["config"], entry["name"], entry["dir"],
+              resume=(Path(entry["dir"]) / "config.yaml").is_file(), data_dir=data_dir,
+              progress=progress)
+        keras.backend.clear_session()  # Free the last run's graphs before the next one.
 
 
 def summarize(rows: list[dict], elapsed_s: float, levels: dict, chance: dict) -> dict:

@@ -223,11 +223,11 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path):
     summary = json.loads((out / "sweep.json").read_text())
     assert len(summary) == 6 and {row["seeds"] for row in summary} == {1}
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| sgd | 0.1 | softmax_then_logits |" in (out / "sweep.md").read_text()
+    assert "| sgd-momentum0.9 | 0.1 | softmax_then_logits |" in (out / "sweep.md").read_text()
 
     again = run_command(*args)  # Everything finished: nothing is trained again.
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("finished, skipped") == 6
+    assert again.stdout.count("nothing to do") == 6
 
 
 def test_a_bad_sweep_file_is_refused(tmp_path):
@@ -244,20 +244,20 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
             str(runs), "--out", str(results), "--data-dir", str(tmp_path / "data"), "--seeds", "0"]
     first = run_command(*args)
     assert first.returncode == 0, first.stderr
-    assert sorted(p.name for p in runs.iterdir()) == ["buggy-seed0", "correct-seed0"]
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "hide-buggy-seed0", "hide-correct-seed0", "stall-buggy-seed0", "stall-correct-seed0"]
     report = (results / "REPORT.md").read_text()
     assert "| correct: 98% accuracy after 4000 steps |" in report
     assert "n/a (runs end before step 1000)" in report
+    assert "n/a (runs too short)" in report
     assert (results / "stall.png").is_file() and (results / "hide.png").is_file()
-    published = sorted(p.name for p in (results / "runs" / "correct-seed0").iterdir())
+    published = sorted(p.name for p in (results / "runs" / "stall-correct-seed0").iterdir())
     assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
 
     both = run_command(*args[:-1], "0,1")  # Seed 0 is skipped, seed 1 is trained.
     assert both.returncode == 0, both.stderr
-    # The smoke plan's two pairs share their configs: seed 0's four entries are skipped, and so
-    # are seed 1's two entries in the second pair, trained moments before in the first.
-    assert both.stdout.count("finished, skipped") == 6
-    assert len(list(runs.iterdir())) == 4
+    assert both.stdout.count("nothing to do") == 4
+    assert len(list(runs.iterdir())) == 8
 
 
 EXPORT_PROBE = """

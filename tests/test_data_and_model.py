@@ -3,7 +3,8 @@ import tensorflow as tf
 
 from captcha_cnn.data import evaluation_batches, to_model_inputs, training_batches
 from captcha_cnn.labels import LabelCodec
-from captcha_cnn.metrics import chance_levels, per_char_accuracy, whole_accuracy
+from captcha_cnn.levels import chance_levels
+from captcha_cnn.metrics import per_char_accuracy, whole_accuracy
 from captcha_cnn.model import build_model
 
 CODEC = LabelCodec("0123456789", 4)

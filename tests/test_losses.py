@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from captcha_cnn import config
-from captcha_cnn.losses import LOSSES, loss_levels, per_example_loss
+from captcha_cnn.levels import loss_levels
+from captcha_cnn.losses import LOSSES, per_example_loss
 
 CASE1_LABELS = [[0.2, 0.3, 0.5]]
 CASE1_LOGITS = [[2.0, 0.5, 1.0]]

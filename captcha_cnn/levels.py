@@ -1,0 +1,41 @@
+"""The levels every curve is read against: chance, and the floor a loss can never go below.
+
+Pure arithmetic, no TensorFlow: the sweep, the report and the plots use it without loading a model.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def loss_levels(loss_name: str, layout: str, length: int, classes: int) -> dict[str, float]:
+    """Reference levels of the loss as `per_example_loss` reports it.
+
+    - `chance`: the loss of uniform outputs (all logits equal), where every run starts;
+    - `floor`: the lowest value the loss can ever reach.
+
+    For a softmax over N entries with n true ones of weight w each, the floor puts equal
+    probability on the true entries. With raw logits that gives n*w*ln(n) (0 per character).
+    With the bug, the "logits" are probabilities p in [0, 1], so the second softmax can give a
+    true entry at most e^(1/n) / (n e^(1/n) + N - n): the floor is -n*w*ln of that, for example
+    -ln(e / (e + 9)) = 1.461 per character with 10 classes, and 13.868 for the flat 40-vector.
+    """
+    if loss_name == "sigmoid":
+        return {"chance": math.log(2.0), "floor": 0.0}
+    if layout == "per_char":
+        ones, entries, weight = 1, classes, 1.0
+    else:
+        ones, entries = length, length * classes
+        weight = 1.0 / length if layout == "flat_normalized" else 1.0
+    chance = ones * weight * math.log(entries)
+    if loss_name == "softmax_then_logits":
+        best = math.exp(1.0 / ones) / (ones * math.exp(1.0 / ones) + entries - ones)
+        floor = -ones * weight * math.log(best)
+    else:
+        floor = ones * weight * math.log(ones)
+    return {"chance": chance, "floor": floor}
+
+
+def chance_levels(length: int, classes: int) -> dict[str, float]:
+    """Accuracy of uniform guessing."""
+    return {"char": 1.0 / classes, "whole": float(classes) ** -length}

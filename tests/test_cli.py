@@ -119,6 +119,9 @@ BAD_SETTINGS = [
     ("train.checkpoint_every=-1", ["train.checkpoint_every: must be at least 1"]),
     ("train.learning_rate=-0.1", ["train.learning_rate: must be positive, got -0.1"]),
     ("train.deterministic=maybe", ["train.deterministic: expected a boolean"]),
+    ("seed=-1", ["seed: must be in [0, 2**32), got -1"]),
+    ("train.precision=float8", ["train.precision: unknown value 'float8'", "mixed_bfloat16"]),
+    ("loss.pitfall_check=loud", ["loss.pitfall_check: unknown value 'loud'"]),
     ("data.length=0", ["data.length: must be at least 1, got 0"]),
     ("data.charset=", ["data.charset: must not be empty"]),
     ("data.charset=0120", ["data.charset: '0120' repeats '0'"]),
@@ -230,11 +233,28 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path):
     assert again.stdout.count("nothing to do") == 6
 
 
-def test_a_bad_sweep_file_is_refused(tmp_path):
+@pytest.mark.parametrize("text, fragment", [
+    ("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\noptimizers: [adam]\n",
+     "optimizers: each entry needs a name"),
+    ("base: smoke.yaml\nlosses: [logits]\nseeds: 0\noptimizers: [{name: adam}]\n",
+     "seeds: expected a non-empty list"),
+    ("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\n"
+     "optimizers: [{name: adam, learning_rates: [fast]}]\n", "learning_rates must be numbers"),
+    ("base: smoke.yaml\nlosses: [softmax]\nseeds: [0]\n"
+     "optimizers: [{name: adam, learning_rates: [1e-3]}]\n", "loss.name: unknown value 'softmax'"),
+])
+def test_a_bad_sweep_file_is_refused(tmp_path, text, fragment):
     bad = tmp_path / "sweep.yaml"
-    bad.write_text("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\noptimizers: [adam]\n")
+    bad.write_text(text)
     result = run_command("evaluate.py", "--sweep", str(bad), "--sweep-runs", str(tmp_path / "r"))
-    assert_one_line_error(result, "optimizers: each entry needs a name")
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_reproduce_refuses_seeds_outside_its_plan(tmp_path):
+    result = run_command("evaluate.py", "--reproduce", "configs/reproduce_smoke.yaml", "--seeds",
+                         "5", "--reproduce-runs", str(tmp_path / "r"))
+    assert_one_line_error(result, "--seeds: [5] not in the plan's seeds [0, 1]")
     assert not (tmp_path / "r").exists()
 
 

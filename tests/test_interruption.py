@@ -138,3 +138,24 @@ def test_a_run_name_cannot_escape_the_runs_folder(smoke_config):
     with pytest.raises(UserError, match="cannot be used as a run name"):
         train(smoke_config(), "../outside", progress=False)
     assert os.path.isdir(REPO / "runs")
+
+
+def test_resume_refuses_fewer_steps_than_already_trained(smoke_config, shared_data_dir, tmp_path):
+    run = RunDir(tmp_path / "run")
+    train(smoke_config("train.steps=6"), "run", run.path, data_dir=shared_data_dir,
+          progress=False)
+    (run.path / "summary.json").unlink()  # As if killed after its last checkpoint.
+    with pytest.raises(UserError, match="already at step 6: train.steps 3"):
+        train(smoke_config("train.steps=3"), "run", run.path, resume=True,
+              data_dir=shared_data_dir, progress=False)
+
+
+def test_an_extension_is_recorded_in_the_run_config(smoke_config, shared_data_dir, tmp_path):
+    run = RunDir(tmp_path / "run")
+    train(smoke_config("train.steps=3"), "run", run.path, data_dir=shared_data_dir,
+          progress=False)
+    (run.export.parent / ".export.tmp").mkdir()  # A folder left by a kill during the export.
+    train(smoke_config("train.steps=6"), "run", run.path, resume=True, data_dir=shared_data_dir,
+          progress=False)
+    assert "steps: 6" in run.config.read_text()
+    assert not (run.path / ".export.tmp").exists()

@@ -193,7 +193,7 @@ def publish(runs: list[dict], plan_path: Path, results: Path) -> Path:
         groups: dict[str, list[list[dict]]] = {}
         for run in members:
             record = RunDir(run["dir"])
-            rows = record.read_metrics()
+            rows = record.read_metrics() if record.path.is_dir() else []
             if not rows:
                 continue
             groups.setdefault(run["role"], []).append(rows)
@@ -236,5 +236,7 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
         run["dir"] = Path(runs_dir) / run["name"]
     from captcha_cnn.training import train_each  # TensorFlow only once the plan is valid.
 
-    train_each(runs, data_dir, progress)
-    return publish(runs, plan_path, results)
+    for run in runs:  # Publish after every run: an interrupted reproduction still shows its work.
+        train_each([run], data_dir, progress)
+        report = publish(runs, plan_path, results)
+    return report

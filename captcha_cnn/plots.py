@@ -19,8 +19,11 @@ def plot_runs(runs: list[dict], path: Path) -> None:
     Each run is a dict with `label`, `rows` (metrics.jsonl), `loss_levels` ({chance, floor}) and
     `chance` ({char, whole}) and gets its own colour; the chance levels are drawn grey and each
     run's loss floor dotted in its colour."""
-    figure, (loss_axis, char_axis, whole_axis, gradient_axis) = plt.subplots(
-        1, 4, figsize=(21, 4.8))
+    # Runs logged before the training signals existed have no gradient norm: no empty panel then.
+    with_gradients = any("grad_norm" in row for run in runs for row in run["rows"])
+    axes = plt.subplots(1, 4 if with_gradients else 3, figsize=(21 if with_gradients else 16, 4.8))[1]
+    loss_axis, char_axis, whole_axis = axes[:3]
+    gradient_axis = axes[3] if with_gradients else None
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, run in enumerate(runs):
         colour = colours[index % len(colours)]
@@ -38,7 +41,7 @@ def plot_runs(runs: list[dict], path: Path) -> None:
                         label=run["label"])
         # The gradient norm separates "slow" from "cannot learn": the buggy loss's gradient is
         # about 1/len(charset) of the correct one's at the start and shrinks as it nears its floor.
-        if all("grad_norm" in row for row in run["rows"]):
+        if gradient_axis is not None and all("grad_norm" in row for row in run["rows"]):
             gradient_axis.plot(steps, [row["grad_norm"] for row in run["rows"]], color=colour,
                                label=run["label"])
 
@@ -58,13 +61,15 @@ def plot_runs(runs: list[dict], path: Path) -> None:
     loss_axis.set_title("loss")
     char_axis.set_title("per-character accuracy")
     whole_axis.set_title("whole-captcha accuracy")
-    gradient_axis.set_yscale("log")
-    gradient_axis.set_title("gradient norm (training, mean over the interval)")
-    gradient_axis.set_ylabel("global gradient L2 norm (log scale)")
-    for axis in (loss_axis, char_axis, whole_axis, gradient_axis):
+    if gradient_axis is not None:
+        gradient_axis.set_yscale("log")
+        gradient_axis.set_title("gradient norm (training, mean over the interval)")
+        gradient_axis.set_ylabel("global gradient L2 norm (log scale)")
+    for axis in axes:
         axis.set_xlabel("training step")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
+    figure = axes[0].figure
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)

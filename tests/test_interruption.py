@@ -159,3 +159,18 @@ def test_an_extension_is_recorded_in_the_run_config(smoke_config, shared_data_di
           progress=False)
     assert "steps: 6" in run.config.read_text()
     assert not (run.path / ".export.tmp").exists()
+
+
+@pytest.mark.parametrize("moment", [0.5, 3.0, 6.0])
+def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_path, moment):
+    """Killed during start-up, data generation (a fresh data folder) or training: --resume on
+    the same command always ends with the uninterrupted run's metrics."""
+    run_dir, data_dir = tmp_path / "run", tmp_path / "data"
+    process = start_training(run_dir, data_dir)
+    time.sleep(moment)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,
+                         "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert metrics(run_dir) == reference["metrics"]

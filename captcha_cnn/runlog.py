@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from captcha_cnn.config import DEFAULT_CONFIG, read_yaml
 from captcha_cnn.errors import UserError
 
 KEEP_CHECKPOINTS = 2
@@ -191,7 +192,11 @@ def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
         saved = _flatten(yaml.safe_load(run.config.read_text(encoding="utf-8")))
     except (yaml.YAMLError, AttributeError):
         raise UserError(f"{run.config}: unreadable run config; cannot resume this run") from None
+    # A key the project gained after the run was made, left at its default, changes nothing.
+    defaults = _flatten(read_yaml(DEFAULT_CONFIG))
     for key, value in _flatten(config).items():
+        if key not in saved and value == defaults.get(key):
+            continue
         if key not in RESUMABLE_CHANGES and saved.get(key) != value:
             raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
                             f"{value!r} now; only {', '.join(RESUMABLE_CHANGES)} may change "

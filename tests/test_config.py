@@ -104,3 +104,21 @@ def test_merge_does_not_modify_its_inputs():
     merged = merge(base, {"a": {"b": 2}}, "test")
     assert base == {"a": {"b": 1}} and merged == {"a": {"b": 2}}
     assert parse_override("a.b=3", base) == {"a": {"b": 3}}
+
+
+def test_a_run_made_before_a_key_existed_resumes_if_the_key_is_at_its_default(tmp_path):
+    import yaml
+
+    from captcha_cnn.errors import UserError
+    from captcha_cnn.runlog import RunDir, open_run_dir
+
+    config, _ = load_config("smoke.yaml")
+    older = {section: dict(values) if isinstance(values, dict) else values
+             for section, values in config.items()}
+    del older["train"]["precision"]  # As written by a version without train.precision.
+    run = RunDir(tmp_path)
+    run.config.write_text(yaml.safe_dump(older))
+    assert open_run_dir(run, config, resume=True) is True
+    changed, _ = load_config("smoke.yaml", ["train.precision=mixed_bfloat16"])
+    with pytest.raises(UserError, match="train.precision is None in the run"):
+        open_run_dir(run, changed, resume=True)

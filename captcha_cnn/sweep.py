@@ -155,9 +155,10 @@ def heatmap(summary: list[dict], path: Path) -> None:
         i, j = settings.index((row["optimizer"], row["learning_rate"])), losses.index(row["loss"])
         grid[i, j] = row["char_acc_mean"]
         labels[i][j] = (f"{row['char_acc_mean']:.2f} ({row['char_acc_min']:.2f}-"
-                        f"{row['char_acc_max']:.2f})\nloss {row['test_loss_mean']:.2f}\n"
+                        f"{row['char_acc_max']:.2f})\nloss {row['test_loss_mean']:.2f} "
+                        f"(floor {row['loss_floor']:.2f}), |grad| {row['grad_norm_mean']:.2g}\n"
                         f"{row['verdict'].split(' ')[0]}")
-    figure, axis = plt.subplots(figsize=(3.2 + 2.6 * len(losses), 1.0 + 0.9 * len(settings)))
+    figure, axis = plt.subplots(figsize=(3.6 + 3.2 * len(losses), 1.0 + 0.9 * len(settings)))
     image = axis.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i, j in itertools.product(range(len(settings)), range(len(losses))):
         axis.text(j, i, labels[i][j], ha="center", va="center", fontsize=8,

@@ -122,3 +122,14 @@ def test_a_run_made_before_a_key_existed_resumes_if_the_key_is_at_its_default(tm
     changed, _ = load_config("smoke.yaml", ["train.precision=mixed_bfloat16"])
     with pytest.raises(UserError, match="train.precision is None in the run"):
         open_run_dir(run, changed, resume=True)
+
+
+def test_every_reproduction_pair_differs_only_in_the_loss():
+    from captcha_cnn.reproduce import read_plan
+
+    for correct_name, buggy_name in read_plan("reproduce.yaml")["pairs"].values():
+        correct, _ = load_config(correct_name)
+        buggy, _ = load_config(buggy_name)
+        assert (correct["loss"]["name"], buggy["loss"]["name"]) == ("logits", "softmax_then_logits")
+        buggy["loss"]["name"] = "logits"
+        assert correct == buggy, (correct_name, buggy_name)

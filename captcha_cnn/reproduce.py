@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,9 @@ import numpy as np
 from captcha_cnn.config import ConfigError, find_config, load_config, read_yaml
 from captcha_cnn.errors import UserError
 from captcha_cnn.levels import chance_levels, loss_levels
-from captcha_cnn.runlog import RunDir, write_atomically
+from captcha_cnn.runlog import RunDir, publish_run_files, write_atomically
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set"}
-PUBLISHED_FILES = ("config.yaml", "metrics.jsonl", "environment.json", "summary.json")
 
 
 def read_plan(path: Path) -> dict:
@@ -197,11 +195,7 @@ def publish(runs: list[dict], plan_path: Path, results: Path) -> Path:
             if not rows:
                 continue
             groups.setdefault(run["role"], []).append(rows)
-            target = results / "runs" / run["name"]
-            target.mkdir(exist_ok=True)
-            for name in PUBLISHED_FILES:
-                if (record.path / name).is_file():
-                    shutil.copyfile(record.path / name, target / name)
+            publish_run_files(record.path, results / "runs" / run["name"])
             environment = json.loads(record.environment.read_text())
             machines.add(f"{environment['device']}; " + ", ".join(
                 f"{k} {v}" for k, v in environment["versions"].items()))

@@ -157,6 +157,18 @@ class RunDir:
                 temporary.unlink(missing_ok=True)
 
 
+# The small files of a run worth publishing beside figures; never checkpoints or models.
+PUBLISHED_FILES = ("config.yaml", "metrics.jsonl", "environment.json", "summary.json")
+
+
+def publish_run_files(run_path: Path, target: Path) -> None:
+    """Copy a run's small files (config, metrics, environment, summary) into `target`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PUBLISHED_FILES:
+        if (Path(run_path) / name).is_file():
+            shutil.copyfile(Path(run_path) / name, target / name)
+
+
 def _flatten(config: dict, prefix: str = "") -> dict:
     flat = {}
     for key, value in config.items():

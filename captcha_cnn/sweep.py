@@ -18,7 +18,7 @@ import numpy as np
 from captcha_cnn.config import ConfigError, find_config, load_config, read_yaml
 from captcha_cnn.errors import UserError
 from captcha_cnn.levels import chance_levels, loss_levels
-from captcha_cnn.runlog import RunDir, write_atomically
+from captcha_cnn.runlog import RunDir, publish_run_files, write_atomically
 
 SWEEP_KEYS = {"base", "set", "losses", "seeds", "optimizers"}
 # A cell's verdict from its final held-out per-character accuracy: stalled below 1.5x chance
@@ -184,6 +184,9 @@ def report(path: Path, runs_dir: Path, out: Path, data_dir: Path | None = None,
         raise UserError(f"{runs_dir}: no sweep cell has metrics yet")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for cell in grid:  # The metrics behind every number, small enough to publish.
+        if RunDir(cell["dir"]).metrics.is_file():
+            publish_run_files(cell["dir"], out / "runs" / cell["name"])
     heatmap(summary, out / "heatmap.png")
     write_atomically(out / "sweep.md", table(summary).encode())
     write_atomically(out / "sweep.json", (json.dumps(summary, indent=2) + "\n").encode())

@@ -36,6 +36,8 @@ def main(argv=None) -> None:
                         "is not finished, then write results/ (default plan: "
                         "configs/reproduce.yaml)")
     parser.add_argument("--seeds", help="with --reproduce: only these seeds, e.g. 0 or 0,1")
+    parser.add_argument("--publish-only", action="store_true",
+                        help="with --reproduce: train nothing, publish what the runs hold now")
     parser.add_argument("--reproduce-runs", type=Path, default=REPO_ROOT / "runs" / "reproduce",
                         help="where the reproduction's runs go (default: runs/reproduce)")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -52,7 +54,7 @@ def main(argv=None) -> None:
             except ValueError:
                 raise UserError(f"--seeds {args.seeds}: expected integers like 0,1,2") from None
         report = reproduce(args.reproduce, args.reproduce_runs, args.out or REPO_ROOT / "results",
-                           seeds, args.data_dir)
+                           seeds, args.data_dir, train_runs=not args.publish_only)
         print(f"wrote {report}")
         return
 

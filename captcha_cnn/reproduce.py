@@ -223,11 +223,16 @@ def publish(runs: list[dict], plan_path: Path, results: Path) -> Path:
 
 
 def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] | None = None,
-              data_dir: Path | None = None, progress: bool = True) -> Path:
+              data_dir: Path | None = None, progress: bool = True,
+              train_runs: bool = True) -> Path:
+    """Train the plan's runs that are not finished (unless `train_runs` is False), then publish
+    whatever the runs hold so far; unfinished runs are marked as such in the report."""
     plan = read_plan(plan_path)
     runs = planned_runs(plan, seeds)
     for run in runs:
         run["dir"] = Path(runs_dir) / run["name"]
+    if not train_runs:
+        return publish(runs, plan_path, results)
     from captcha_cnn.training import train_each  # TensorFlow only once the plan is valid.
 
     for run in runs:  # Publish after every run: an interrupted reproduction still shows its work.

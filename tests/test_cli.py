@@ -274,6 +274,10 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
     published = sorted(p.name for p in (results / "runs" / "stall-correct-seed0").iterdir())
     assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
 
+    publish_only = run_command(*args[:-1], "0,1", "--publish-only")  # Trains nothing.
+    assert publish_only.returncode == 0, publish_only.stderr
+    assert len(list(runs.iterdir())) == 4
+
     both = run_command(*args[:-1], "0,1")  # Seed 0 is skipped, seed 1 is trained.
     assert both.returncode == 0, both.stderr
     assert both.stdout.count("nothing to do") == 4

@@ -198,7 +198,8 @@ def publish(runs: list[dict], plan_path: Path, results: Path) -> Path:
             if not rows:
                 continue
             groups.setdefault(run["role"], []).append(rows)
-            publish_run_files(record.path, results / "runs" / run["name"])
+            if not run.get("published"):
+                publish_run_files(record.path, results / "runs" / run["name"])
             environment = json.loads(record.environment.read_text())
             machines.add(f"{environment['device']}; " + ", ".join(
                 f"{k} {v}" for k, v in environment["versions"].items()))
@@ -234,11 +235,20 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
     runs = planned_runs(plan, seeds)
     for run in runs:
         run["dir"] = Path(runs_dir) / run["name"]
+        published = Path(results) / "runs" / run["name"]
+        # A run finished and published earlier (results/ is committed, runs/ is not) is read
+        # from results/ instead of being trained again on a fresh checkout.
+        if not RunDir(run["dir"]).is_finished() and (published / "summary.json").is_file():
+            run["dir"], run["published"] = published, True
     if not train_runs:
         return publish(runs, plan_path, results)
     from captcha_cnn.training import train_each  # TensorFlow only once the plan is valid.
 
+    report = None
     for run in runs:  # Publish after every run: an interrupted reproduction still shows its work.
-        train_each([run], data_dir, progress)
+        if run.get("published"):
+            print(f"{run['name']}: finished and published in {run['dir']}; not trained again")
+        else:
+            train_each([run], data_dir, progress)
         report = publish(runs, plan_path, results)
     return report

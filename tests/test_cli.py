@@ -1,6 +1,7 @@
 """The entry points as a user runs them: end to end on the smoke config, and every error path."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -282,6 +283,13 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
     assert both.returncode == 0, both.stderr
     assert both.stdout.count("nothing to do") == 4
     assert len(list(runs.iterdir())) == 8
+
+    # On a fresh checkout runs/ is gone but results/ is committed: nothing is trained again.
+    shutil.rmtree(runs)
+    fresh = run_command(*args[:-1], "0,1")
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.count("not trained again") == 8 and not runs.exists()
+    assert "| stall-correct-seed1 | 4 |" in (results / "REPORT.md").read_text()
 
 
 EXPORT_PROBE = """

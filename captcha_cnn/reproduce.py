@@ -85,7 +85,8 @@ def pair_figure(pair: str, groups: dict[str, list[list[dict]]], config: dict, pa
         for axis, key in zip(axes, ("test_loss", "test_char_acc", "test_whole_acc"), strict=True):
             steps, values = _series(rows_per_seed, key)
             axis.plot(steps, values.mean(axis=0), color=colours[role],
-                      label=f"{role} (mean of {len(values)} seeds)")
+                      label=f"{role} (mean of {len(values)} seeds)" if len(values) > 1
+                      else f"{role} (1 seed)")
             axis.fill_between(steps, values.min(axis=0), values.max(axis=0), color=colours[role],
                               alpha=0.2, linewidth=0)
     buggy_floor = loss_levels("softmax_then_logits", loss["layout"], data["length"], classes)

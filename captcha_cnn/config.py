@@ -29,6 +29,7 @@ LAYOUTS = ("per_char", "flat", "flat_normalized")
 OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+DISTRIBUTE_NAMES = ("none", "mirrored", "multi_worker")
 
 # The classic model halves the image three times; below 8 pixels a side there is nothing left to pool.
 MIN_IMAGE_SIDE = 8
@@ -195,6 +196,10 @@ def validate(config: dict, source: str) -> None:
     _check_choice(config, "train", "optimizer", OPTIMIZER_NAMES, source)
     _check_choice(config, "loss", "pitfall_check", PITFALL_CHECKS, source)
     _check_choice(config, "train", "precision", PRECISIONS, source)
+    _check_choice(config, "train", "distribute", DISTRIBUTE_NAMES, source)
+    if train["logical_cpus"] < 0:
+        raise ConfigError(f"{source}: train.logical_cpus: must be 0 (leave the CPU whole) or "
+                          f"more, got {train['logical_cpus']}")
     if config["loss"]["name"] == "sigmoid" and config["loss"]["layout"] == "flat_normalized":
         raise ConfigError(f"{source}: loss.layout: flat_normalized divides the labels for a "
                           f"softmax; with loss.name sigmoid use per_char or flat")

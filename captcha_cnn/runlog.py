@@ -180,7 +180,9 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 # Keys a resumed run may change: more steps extend a run without changing what came before.
-RESUMABLE_CHANGES = ("train.steps",)
+# Where a run trains may change when it resumes (on another machine, or more devices); what it
+# trains may not.
+RESUMABLE_CHANGES = ("train.steps", "train.distribute", "train.logical_cpus")
 
 
 def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:

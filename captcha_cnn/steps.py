@@ -31,20 +31,42 @@ def signal_names(model: keras.Model) -> list[str]:
             + ["max_prob", "logit_std"])
 
 
-def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int):
-    """A compiled step: one update on a batch, returning the signals as one float32 vector."""
+def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int,
+                    strategy: tf.distribute.Strategy | None = None):
+    """A compiled step: one update on a (global) batch, returning the signals as one float32
+    vector. Under a tf.distribute strategy each replica computes the gradients of its share of the
+    batch; they are summed, and the update and the gradient norms use the summed gradients."""
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
     groups = layer_names(model)
     scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     group_of = [groups.index(v.path.split("/")[0]) for v in model.trainable_variables]
 
-    @tf.function
-    def train_step(images, labels):
+    def replica_step(images, labels):
         with tf.GradientTape() as tape:
             outputs = model(images, training=True)
             loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
+            # Each replica holds 1/replicas of the global batch, so the sum over replicas of
+            # these gradients is the gradient of the global batch's mean loss.
+            share = loss / replicas if replicas > 1 else loss
             # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
-            scaled = optimizer.scale_loss(loss) if scales_loss else loss
+            scaled = optimizer.scale_loss(share) if scales_loss else share
         gradients = tape.gradient(scaled, model.trainable_variables)
+        blocks = tf.reshape(outputs, [-1, length, labels.shape[-1] // length])
+        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(blocks), axis=-1))
+        # Means over equal shares of the batch; averaged over replicas below. (logit_std becomes
+        # the mean of the replicas' spreads, a close stand-in for the spread of the whole batch.)
+        local = tf.stack([loss, per_char_accuracy(labels, outputs, length), max_prob,
+                          tf.math.reduce_std(outputs)])
+        return gradients, local
+
+    @tf.function
+    def train_step(images, labels):
+        gradients, local = strategy.run(replica_step, args=(images, labels))
+        if replicas > 1:
+            gradients = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
+                         for g in gradients]
+            local = strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None)
         # Unscaled copies for the signals, with the scale in force now (apply may change it).
         reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
                     if scales_loss else gradients)
@@ -58,11 +80,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
                                     if group == index]))
             for index in range(len(groups))])
         per_layer = tf.unstack(tf.sqrt(per_layer_squares))
-        blocks = tf.reshape(outputs, [-1, length, labels.shape[-1] // length])
-        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(blocks), axis=-1))
-        return tf.stack([loss, per_char_accuracy(labels, outputs, length),
-                         tf.sqrt(tf.reduce_sum(per_layer_squares)), *per_layer,
-                         max_prob, tf.math.reduce_std(outputs)])
+        return tf.stack([local[0], local[1], tf.sqrt(tf.reduce_sum(per_layer_squares)),
+                         *per_layer, local[2], local[3]])
 
     return train_step
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from captcha_cnn import captchas
 from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
+from captcha_cnn.devices import describe_device, make_placement, worker_index
 from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import UserError
 from captcha_cnn.evaluator import Evaluator
@@ -26,7 +27,7 @@ from captcha_cnn.labels import LabelCodec
 from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.losses import LOSSES, arrange
 from captcha_cnn.model import build_model
-from captcha_cnn.runlog import RunDir, cpu_name, open_run_dir, package_versions, write_atomically
+from captcha_cnn.runlog import RunDir, open_run_dir, package_versions, write_atomically
 from captcha_cnn.state import TrainingState
 from captcha_cnn.steps import make_train_step, signal_names
 
@@ -59,25 +60,6 @@ def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
         raise UserError(f"loss.pitfall_check is 'error': {error}") from None
 
 
-def configure_devices() -> None:
-    """Let TensorFlow take GPU memory as it needs it instead of all of it at start, so that
-    several runs (or TensorBoard) can share a GPU. Must run before a GPU is first used."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # Already initialised in this process (a second train() call).
-            pass
-
-
-def describe_device() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-                 for gpu in gpus]
-        return f"GPU ({', '.join(names)})"
-    return f"CPU ({cpu_name()})"
-
-
 class _StopRequest:
     """Turns Ctrl-C into a flag the loop checks between steps, so a step is never cut in half."""
 
@@ -105,6 +87,9 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
         raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
                         f"pass --run-dir")
+    worker = worker_index(train_cfg)
+    if run_dir is None and worker:  # Each worker of a cluster keeps its own copy of the run.
+        experiment = f"{experiment}-worker{worker}"
     run = RunDir(run_dir or REPO_RUNS / experiment)
     # Fails fast, before any slow work, on a directory that must not be touched.
     resume = open_run_dir(run, config, resume)
@@ -113,6 +98,9 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         if summary["steps"] >= train_cfg["steps"]:
             print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
             return summary
+
+    # Devices first: they must be set before TensorFlow starts, and a bad setting fails fast.
+    placement = make_placement(train_cfg)
 
     # Data: generated once per spec and cached under data/, so the buggy run reuses the correct one's.
     train_set = captchas.load_or_generate(captchas.DatasetSpec.from_config(config, "train"),
@@ -123,21 +111,21 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
 
     # Model and optimizer, seeded; then a look at what the loss op will receive, before anything
     # is written, so a run the pitfall check stops leaves nothing behind.
-    configure_devices()
     keras.utils.set_random_seed(config["seed"])
     if train_cfg["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(train_cfg["precision"])
-    model = build_model(config)
-    optimizer = make_optimizer(train_cfg)
-    optimizer.build(model.trainable_variables)
+    with placement.strategy.scope():  # Variables mirrored on every replica when distributed.
+        model = build_model(config)
+        optimizer = make_optimizer(train_cfg)
+        optimizer.build(model.trainable_variables)
     check_first_batch(model, config, *next(iter(evaluation_batches(
         train_set[0][:train_cfg["batch_size"]], train_set[1][:train_cfg["batch_size"]], codec,
         train_cfg["batch_size"]))))
     state = TrainingState(model, optimizer, signal_names(model))
 
     # Restore, or start the run directory.
-    device = describe_device()
+    device = describe_device(placement)
     if resume and run.checkpoint_paths():
         run.remove_stale_temporaries()
         state.restore(run)
@@ -159,11 +147,11 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     print_plan(config, run, device, model, len(train_set[0]), len(test_set[0]))
 
     train_step = make_train_step(model, optimizer, loss_cfg["name"], loss_cfg["layout"],
-                                 data["length"])
+                                 data["length"], placement.strategy)
     evaluator = Evaluator(model, config, run, train_set, test_set)
     evaluator.log_config(state.step)
-    batches = iter(training_batches(*train_set, codec, train_cfg["batch_size"], config["seed"],
-                                    start_step=state.step))
+    batches = iter(placement.distribute_batches(training_batches(
+        *train_set, codec, train_cfg["batch_size"], config["seed"], start_step=state.step)))
     steps = train_cfg["steps"]
     bar = tqdm(total=steps, initial=state.step, desc=experiment, unit="step", disable=not progress,
                file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)

@@ -20,14 +20,14 @@ from captcha_cnn.errors import UserError
 from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.runlog import RunDir, publish_run_files, write_atomically
 
-REPRODUCE_KEYS = {"pairs", "seeds", "set"}
+REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes"}
 
 
 def read_plan(path: Path) -> dict:
     plan = read_yaml(find_config(str(path)))
     unknown = sorted(set(plan) - REPRODUCE_KEYS)
     if unknown or "pairs" not in plan or "seeds" not in plan:
-        raise ConfigError(f"{path}: expected keys pairs, seeds and optionally set; "
+        raise ConfigError(f"{path}: expected keys pairs, seeds and optionally set, notes; "
                           f"unknown {unknown}")
     if not isinstance(plan["pairs"], dict) or not plan["pairs"]:
         raise ConfigError(f"{path}: pairs: expected a mapping of pair names to "
@@ -38,6 +38,9 @@ def read_plan(path: Path) -> dict:
     if not (isinstance(plan["seeds"], list) and plan["seeds"]
             and all(isinstance(seed, int) for seed in plan["seeds"])):
         raise ConfigError(f"{path}: seeds: expected a list of integers, got {plan['seeds']!r}")
+    notes = plan.get("notes") or []
+    if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)):
+        raise ConfigError(f"{path}: notes: expected a list of sentences for the report")
     if not isinstance(plan.get("set") or {}, dict):
         raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     return plan
@@ -185,7 +188,44 @@ def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) ->
     return "\n".join(lines) + "\n"
 
 
-def publish(runs: list[dict], plan_path: Path, results: Path) -> Path:
+def flat_layout_section(length: int, classes: int) -> str:
+    """The seed's flat multi-hot call, measured on the op itself: the loss value and gradient the
+    fused kernel gives, against the true gradient of the same loss, for one label row."""
+    import tensorflow as tf  # Only here: the rest of publishing needs no TensorFlow.
+
+    from captcha_cnn.losses import per_example_loss
+
+    labels = np.zeros((1, length * classes), np.float32)
+    labels[0, ::classes] = 1.0  # The first class of each character: `length` ones in the row.
+    states = {"start (all logits 0)": np.zeros_like(labels),
+              "fitted (true logits 10, others 0)": 10.0 * labels}
+    lines = ["| logits | loss | fused gradient: true class / other class / row sum | true "
+             "gradient: true class / other class / row sum |", "|---|---:|---|---|"]
+    for state, values in states.items():
+        logits = tf.Variable(values)
+        with tf.GradientTape(persistent=True) as tape:
+            fused = per_example_loss("logits", "flat", tf.constant(labels), logits, length)
+            true = -tf.reduce_sum(labels * tf.nn.log_softmax(logits), axis=-1)
+        cells = []
+        for loss in (fused, true):
+            gradient = tape.gradient(loss, logits).numpy()[0]
+            cells.append(f"{gradient[0]:+.3f} / {gradient[1]:+.3f} / {gradient.sum():+.3f}")
+        lines.append(f"| {state} | {float(fused.numpy()[0]):.3f} | {cells[0]} | {cells[1]} |")
+    floor = loss_levels("logits", "flat", length, classes)["floor"]
+    return (f"## The flat layout's gradient trap\n\nThe seed's case 2 passes the whole "
+            f"{length * classes}-wide multi-hot label ({length} ones) to "
+            f"`softmax_cross_entropy_with_logits` as one row (`loss.layout: flat`). Measured on "
+            f"TensorFlow's fused kernel, which the op runs unless op determinism is on:\n\n"
+            + "\n".join(lines) + "\n\n"
+            f"The loss value is right (its floor is {floor:.3f}, reached when the softmax puts "
+            f"1/{length} on each true class), but the fused gradient is `softmax - labels`, "
+            f"which is the true gradient only when the label row sums to 1. Here it sums to "
+            f"{1 - length}, and at the floor it still pushes every true logit up: gradient descent "
+            f"never settles. Use `per_char`, or `flat_normalized` (labels divided by {length}). "
+            f"Not yet trained at full scale here: this table is computed from the op alone.\n")
+
+
+def publish(runs: list[dict], plan_path: Path, results: Path, notes: list[str] = ()) -> Path:
     """Copy each run's small files to `results/runs/`, draw a figure per pair, write REPORT.md."""
     results = Path(results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
@@ -220,8 +260,11 @@ def publish(runs: list[dict], plan_path: Path, results: Path) -> Path:
               f"Made by `python evaluate.py --reproduce {plan_path}`; every number below is read "
               f"from `results/runs/*/metrics.jsonl` (held-out set: {test_size} captchas never "
               f"trained on). Accuracy is per character unless it says whole captcha.", "",
-              *sections, "## Runs", "", "| run | steps | wall time (min) | finished |",
+              *sections, flat_layout_section(runs[0]["config"]["data"]["length"],
+                                             len(runs[0]["config"]["data"]["charset"])),
+              "## Runs", "", "| run | steps | wall time (min) | finished |",
               "|---|---:|---:|---|", *wall.values(), "",
+              *[f"- {note}" for note in notes], "",
               "Machine and versions: " + "; ".join(sorted(machines)), ""]
     write_atomically(results / "REPORT.md", "\n".join(report).encode("utf-8"))
     return results / "REPORT.md"
@@ -242,7 +285,7 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
         if not RunDir(run["dir"]).is_finished() and (published / "summary.json").is_file():
             run["dir"], run["published"] = published, True
     if not train_runs:
-        return publish(runs, plan_path, results)
+        return publish(runs, plan_path, results, plan.get("notes") or [])
     from captcha_cnn.training import train_each  # TensorFlow only once the plan is valid.
 
     report = None
@@ -251,5 +294,5 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
             print(f"{run['name']}: finished and published in {run['dir']}; not trained again")
         else:
             train_each([run], data_dir, progress)
-        report = publish(runs, plan_path, results)
+        report = publish(runs, plan_path, results, plan.get("notes") or [])
     return report

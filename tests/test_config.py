@@ -1,4 +1,7 @@
+import re
+
 import pytest
+import yaml
 
 from captcha_cnn.config import ConfigError, load_config, load_defaults, merge, parse_override
 
@@ -133,3 +136,31 @@ def test_every_reproduction_pair_differs_only_in_the_loss():
         assert (correct["loss"]["name"], buggy["loss"]["name"]) == ("logits", "softmax_then_logits")
         buggy["loss"]["name"] = "logits"
         assert correct == buggy, (correct_name, buggy_name)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\nnotes: 5\n", "notes: expected a list"),
+    ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\ncomment: x\n", "unknown ['comment']"),
+])
+def test_reproduction_plan_errors_name_the_key(tmp_path, text, message):
+    from captcha_cnn.reproduce import read_plan
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_plan(plan)
+
+
+def test_a_run_may_resume_on_other_devices_but_not_with_another_loss(tmp_path):
+    from captcha_cnn.errors import UserError
+    from captcha_cnn.runlog import RunDir, open_run_dir
+
+    config, _ = load_config("smoke.yaml")
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.config.write_text(yaml.safe_dump(config))
+    moved, _ = load_config("smoke.yaml", ["train.distribute=mirrored", "train.logical_cpus=2"])
+    assert open_run_dir(run, moved, resume=True) is True
+    other, _ = load_config("smoke.yaml", ["loss.name=softmax_then_logits"])
+    with pytest.raises(UserError, match="loss.name is 'logits' in the run"):
+        open_run_dir(run, other, resume=True)

@@ -207,3 +207,15 @@ def test_at_uniform_outputs_the_buggy_gradient_is_the_correct_one_divided_by_k(c
     correct = gradients("logits", "per_char", labels, zeros, 4)
     buggy = gradients("softmax_then_logits", "per_char", labels, zeros, 4)
     assert np.allclose(buggy, correct / classes)
+
+
+def test_the_report_measures_the_flat_trap_on_the_op_itself():
+    from captcha_cnn.reproduce import flat_layout_section
+
+    table = flat_layout_section(length=4, classes=10)
+    # At the start: softmax 1/40 everywhere. Fused: 1/40 - 1 on a true class, rows sum to 1 - 4.
+    # True: 4/40 - 1 on a true class, rows sum to 0.
+    assert "| start (all logits 0) | 14.756 | -0.975 / +0.025 / -3.000 | " \
+           "-0.900 / +0.100 / +0.000 |" in table
+    # Fitted (1/4 on each true class): the true gradient vanishes, the fused one does not.
+    assert "| 5.547 | -0.750 / +0.000 / -3.000 |" in table

@@ -22,7 +22,7 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 # Allowed names. The registries in model.py and losses.py are checked against these in the tests;
 # they live here so that validating a config never has to import TensorFlow.
-MODEL_NAMES = ("classic",)
+MODEL_NAMES = ("classic", "fast", "peer")
 INIT_NAMES = ("keras", "tutorial")
 LOSS_NAMES = ("logits", "softmax_then_logits", "sigmoid")
 LAYOUTS = ("per_char", "flat", "flat_normalized")
@@ -30,9 +30,10 @@ OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 DISTRIBUTE_NAMES = ("none", "mirrored", "multi_worker")
+SCHEDULES = ("constant", "cosine")
 
-# The classic model halves the image three times; below 8 pixels a side there is nothing left to pool.
-MIN_IMAGE_SIDE = 8
+# How many times each model halves the image: a side below 2 ** poolings leaves nothing to pool.
+POOLINGS = {"classic": 3, "fast": 4, "peer": 5}
 
 
 class ConfigError(UserError):
@@ -168,10 +169,13 @@ def validate(config: dict, source: str) -> None:
         raise ConfigError(f"{source}: data.charset: {charset!r} repeats {''.join(repeated)!r}")
     if len(charset) < 2:
         raise ConfigError(f"{source}: data.charset: needs at least 2 characters, got {charset!r}")
+    _check_choice(config, "model", "name", MODEL_NAMES, source)
+    poolings = POOLINGS[config["model"]["name"]]
     for side in ("width", "height"):
-        if data[side] < MIN_IMAGE_SIDE:
+        if data[side] < 2**poolings:
             raise ConfigError(f"{source}: data.{side}: {data[side]} is too small for the "
-                              f"network's three 2x2 poolings (minimum {MIN_IMAGE_SIDE})")
+                              f"{config['model']['name']} model's {poolings} 2x2 poolings "
+                              f"(minimum {2**poolings})")
     for key in ("train_size", "test_size"):
         if data[key] < 1:
             raise ConfigError(f"{source}: data.{key}: must be at least 1, got {data[key]}")
@@ -189,7 +193,6 @@ def validate(config: dict, source: str) -> None:
     if config["model"]["dense_units"] < 1:
         raise ConfigError(f"{source}: model.dense_units: must be at least 1, "
                           f"got {config['model']['dense_units']}")
-    _check_choice(config, "model", "name", MODEL_NAMES, source)
     _check_choice(config, "model", "init", INIT_NAMES, source)
     _check_choice(config, "loss", "name", LOSS_NAMES, source)
     _check_choice(config, "loss", "layout", LAYOUTS, source)
@@ -197,6 +200,19 @@ def validate(config: dict, source: str) -> None:
     _check_choice(config, "loss", "pitfall_check", PITFALL_CHECKS, source)
     _check_choice(config, "train", "precision", PRECISIONS, source)
     _check_choice(config, "train", "distribute", DISTRIBUTE_NAMES, source)
+    _check_choice(config, "train", "schedule", SCHEDULES, source)
+    if not 0 <= train["warmup_steps"] < train["steps"]:
+        raise ConfigError(f"{source}: train.warmup_steps: must be in [0, train.steps "
+                          f"{train['steps']}), got {train['warmup_steps']}")
+    if not 0 <= train["stop_at_whole_acc"] <= 1:
+        raise ConfigError(f"{source}: train.stop_at_whole_acc: must be in [0, 1] (0: never "
+                          f"stop early), got {train['stop_at_whole_acc']}")
+    if train["max_minutes"] < 0:
+        raise ConfigError(f"{source}: train.max_minutes: must be 0 (no limit) or more, got "
+                          f"{train['max_minutes']}")
+    if config["model"]["init"] == "tutorial" and config["model"]["name"] != "classic":
+        raise ConfigError(f"{source}: model.init: 'tutorial' is the classic model's; "
+                          f"{config['model']['name']} uses He-uniform (set model.init: keras)")
     if train["logical_cpus"] < 0:
         raise ConfigError(f"{source}: train.logical_cpus: must be 0 (leave the CPU whole) or "
                           f"more, got {train['logical_cpus']}")

@@ -1,4 +1,9 @@
-"""The CNN, built with the Keras Functional API. It outputs raw logits: no softmax inside it."""
+"""The CNNs, built with the Keras Functional API. Each outputs raw logits: no softmax inside.
+
+- classic: the tutorial CNN the seed comes from (the reproduction uses only this one);
+- fast: a small batch-norm CNN for the `fast` recipe (configs/fast.yaml);
+- peer: the CNN of ypwhs/captcha_break, the public recipe the benchmark compares against.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,47 @@ def build_classic(height: int, width: int, outputs: int, dense_units: int = 1024
     return keras.Model(images, logits, name="classic")
 
 
-MODELS = {"classic": build_classic}
+def _conv_bn_relu(x, filters: int, name: str):
+    """conv 3x3 SAME (no bias: batch norm's offset replaces it) -> batch norm -> ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                      kernel_initializer="he_uniform", name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_fast(height: int, width: int, outputs: int, dropout: float = 0.25, **_) -> keras.Model:
+    """A small modern CNN for the `fast` recipe: 4 x [conv-BN-ReLU -> max pool 2x2] (32, 64, 128,
+    128 filters), dropout, then a dense layer of raw logits. Batch norm lets it train at rates
+    that would throw the classic model off its plateau."""
+    images = keras.Input(shape=(height, width, 1), name="image")
+    x = images
+    for block, filters in enumerate((32, 64, 128, 128)):
+        x = _conv_bn_relu(x, filters, f"block{block + 1}")
+        x = layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    logits = layers.Dense(outputs, name="logits", dtype="float32")(x)
+    return keras.Model(images, logits, name="fast")
+
+
+def build_peer(height: int, width: int, outputs: int, **_) -> keras.Model:
+    """The CNN of ypwhs/captcha_break, as its README describes it: 5 blocks of 2 x
+    [conv 3x3 -> batch norm -> ReLU] with 32, 64, 128, 256, 256 filters, each block ending in
+    2x2 max pooling, then one softmax head per character. The heads are one dense layer of
+    `length * classes` raw logits here: a dense layer per character on the same features is the
+    same thing, split. No dropout (its README shows none)."""
+    images = keras.Input(shape=(height, width, 1), name="image")
+    x = images
+    for block, filters in enumerate((32, 64, 128, 256, 256)):
+        for layer in range(2):
+            x = _conv_bn_relu(x, filters, f"block{block + 1}_{layer + 1}")
+        x = layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    logits = layers.Dense(outputs, name="logits", dtype="float32")(x)
+    return keras.Model(images, logits, name="peer")
+
+
+MODELS = {"classic": build_classic, "fast": build_fast, "peer": build_peer}
 
 
 def build_model(config: dict) -> keras.Model:

@@ -180,9 +180,10 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 # Keys a resumed run may change: more steps extend a run without changing what came before.
-# Where a run trains may change when it resumes (on another machine, or more devices); what it
-# trains may not.
-RESUMABLE_CHANGES = ("train.steps", "train.distribute", "train.logical_cpus")
+# When a run stops, and where it trains (on another machine, or more devices), may change when
+# it resumes; what it trains may not.
+RESUMABLE_CHANGES = ("train.steps", "train.stop_at_whole_acc", "train.max_minutes",
+                     "train.distribute", "train.logical_cpus")
 
 
 def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:

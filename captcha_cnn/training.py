@@ -36,11 +36,22 @@ REPO_RUNS = Path(__file__).resolve().parent.parent / "runs"
 SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+def learning_rate(train: dict):
+    """A constant rate, or linear warm-up then cosine decay to 0 at `train.steps`."""
+    if train["schedule"] == "constant":
+        return train["learning_rate"]
+    warmup = train["warmup_steps"]
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else train["learning_rate"], decay_steps=train["steps"] - warmup,
+        warmup_target=train["learning_rate"] if warmup else None, warmup_steps=warmup)
+
+
 def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
+    rate = learning_rate(train)
     if train["optimizer"] == "adam":
-        optimizer = keras.optimizers.Adam(train["learning_rate"])
+        optimizer = keras.optimizers.Adam(rate, amsgrad=train["amsgrad"])
     else:
-        optimizer = keras.optimizers.SGD(train["learning_rate"], momentum=train["momentum"])
+        optimizer = keras.optimizers.SGD(rate, momentum=train["momentum"])
     if train["precision"] == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -95,7 +106,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     resume = open_run_dir(run, config, resume)
     if resume and run.is_finished():
         summary = json.loads(run.summary.read_text())
-        if summary["steps"] >= train_cfg["steps"]:
+        if stop_reason(summary["steps"], summary["final"], summary["elapsed_s"], train_cfg):
             print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
             return summary
 
@@ -157,8 +168,11 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
                file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)
     started = time.perf_counter() - state.elapsed_s
 
+    # A resumed run may already be done: killed after its last step, or given a new stop rule.
+    kept = run.read_metrics()
+    reason = stop_reason(state.step, kept[-1] if kept else None, state.elapsed_s, train_cfg)
     with _StopRequest() as stop, bar:
-        while state.step < steps:
+        while reason is None:
             # One training step.
             signals = train_step(*next(batches)).numpy().astype(np.float64)
             if not math.isfinite(signals[0]):
@@ -170,16 +184,18 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
             bar.update(1)
 
             # Evaluation on the held-out set, logged to metrics.jsonl and TensorBoard.
-            if state.step % train_cfg["eval_every"] == 0 or state.step == steps:
-                state.elapsed_s = time.perf_counter() - started
+            state.elapsed_s = time.perf_counter() - started
+            reason = stop_reason(state.step, None, state.elapsed_s, train_cfg)
+            if state.step % train_cfg["eval_every"] == 0 or reason is not None:
                 row = evaluator.log(state.step, state.running_means(), state.elapsed_s)
                 state.reset_running()
                 bar.set_postfix(loss=f"{row['train_loss']:.3f}",
                                 test_char=f"{row['test_char_acc']:.3f}",
                                 test_whole=f"{row['test_whole_acc']:.3f}")
+                reason = stop_reason(state.step, row, state.elapsed_s, train_cfg)
 
             # Checkpoint, and stop cleanly after Ctrl-C.
-            if state.step % train_cfg["checkpoint_every"] == 0 or state.step == steps \
+            if state.step % train_cfg["checkpoint_every"] == 0 or reason is not None \
                     or stop.requested:
                 state.elapsed_s = time.perf_counter() - started
                 state.save(run)
@@ -202,12 +218,32 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], codec.num_classes)
     summary = summarize(rows, state.elapsed_s, levels,
                         chance_levels(data["length"], codec.num_classes))
+    summary["stop_reason"] = reason
     run.write_json(run.summary, summary)
     final = rows[-1]
-    print(f"finished {steps} steps in {state.elapsed_s / 60:.1f} min: test per-char accuracy "
+    print(f"finished {state.step} steps ({STOP_REASONS[summary['stop_reason']]}) in "
+          f"{state.elapsed_s / 60:.1f} min: test per-char accuracy "
           f"{final['test_char_acc']:.3f}, whole {final['test_whole_acc']:.3f}, "
           f"loss {final['test_loss']:.3f}. Metrics in {run.metrics}")
     return summary
+
+
+STOP_REASONS = {"steps": "train.steps reached",
+                "target": "train.stop_at_whole_acc reached",
+                "time_limit": "train.max_minutes reached"}
+
+
+def stop_reason(step: int, row: dict | None, elapsed_s: float, train: dict) -> str | None:
+    """Why a run at this point is done (a key of STOP_REASONS), or None to go on. `row` is the
+    evaluation at `step`, if there is one: the accuracy target is checked only there."""
+    if step >= train["steps"]:
+        return "steps"
+    target = train["stop_at_whole_acc"]
+    if target and row is not None and row["step"] == step and row["test_whole_acc"] >= target:
+        return "target"
+    if train["max_minutes"] and elapsed_s >= 60 * train["max_minutes"]:
+        return "time_limit"
+    return None
 
 
 def print_plan(config: dict, run: RunDir, device: str, model: keras.Model, train_size: int,

@@ -65,7 +65,17 @@ def test_an_integer_is_accepted_where_a_number_is_expected():
     ("data:\n  width: 4\n", r"data.width: 4 is too small"),
     ("data:\n  height: 7\n", r"data.height: 7 is too small"),
     ("train:\n  learning_rate: 0\n", r"train.learning_rate: must be positive"),
-    ("model:\n  name: resnet\n", r"model.name: unknown value 'resnet' \(allowed: classic\)"),
+    ("model:\n  name: resnet\n",
+     r"model.name: unknown value 'resnet' \(allowed: classic, fast, peer\)"),
+    ("model:\n  name: peer\ndata:\n  height: 16\n",
+     r"data.height: 16 is too small for the peer model's 5 2x2 poolings \(minimum 32\)"),
+    ("model:\n  name: fast\n  init: tutorial\n", r"model.init: 'tutorial' is the classic model's"),
+    ("train:\n  schedule: onecycle\n", r"train.schedule: unknown value 'onecycle' \(allowed: "
+                                      r"constant, cosine\)"),
+    ("train:\n  steps: 100\n  warmup_steps: 100\n", r"train.warmup_steps: must be in \[0, "
+                                                    r"train.steps 100\), got 100"),
+    ("train:\n  stop_at_whole_acc: 98\n", r"train.stop_at_whole_acc: must be in \[0, 1\]"),
+    ("train:\n  max_minutes: -1\n", r"train.max_minutes: must be 0 \(no limit\) or more"),
     ("loss:\n  name: softmax\n",
      r"loss.name: unknown value 'softmax' \(allowed: logits, softmax_then_logits, sigmoid\)"),
     ("loss:\n  layout: rows\n", r"loss.layout: unknown value 'rows' \(allowed: per_char, flat"),

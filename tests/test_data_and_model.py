@@ -71,6 +71,24 @@ def test_classic_model_has_the_tutorial_shape(smoke_config):
     assert model.get_layer("flatten").output.shape[-1] == 8 * 20 * 64
 
 
+def test_fast_and_peer_models_have_their_documented_shapes(smoke_config):
+    full = ("data.width=160", "data.height=60")
+    fast = build_model(smoke_config("model.name=fast", *full))
+    # 4 poolings: 60x160 -> 3x10; conv 288 + 18,432 + 73,728 + 147,456 (no biases); batch norm 4
+    # numbers per channel (scale, offset, moving mean and variance); logits 3 * 10 * 128 * 40 + 40.
+    assert fast.get_layer("flatten").output.shape[-1] == 3 * 10 * 128
+    assert fast.count_params() == 394_952
+    peer = build_model(smoke_config("model.name=peer", *full))
+    # 5 poolings: 60x160 -> 1x5, 256 filters; ten conv-BN-ReLU layers.
+    assert peer.get_layer("flatten").output.shape[-1] == 1 * 5 * 256
+    assert sum(type(layer).__name__ == "Conv2D" for layer in peer.layers) == 10
+    assert sum(type(layer).__name__ == "BatchNormalization" for layer in peer.layers) == 10
+    assert peer.count_params() == 2_407_496
+    for model in (fast, peer):
+        assert model.output_shape == (None, 40)
+        assert model.layers[-1].get_config()["activation"] == "linear"
+
+
 def test_tutorial_initialisation_has_the_tutorial_scale(smoke_config):
     model = build_model(smoke_config("model.init=tutorial", "model.dense_units=1024"))
     kernel, bias = model.get_layer("dense").get_weights()

@@ -94,6 +94,7 @@ class _StopRequest:
 def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
           data_dir: Path | None = None, progress: bool = True) -> dict:
     """Train one run as the config says; return the run's summary (its final numbers)."""
+    called = time.perf_counter()
     data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
     if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
         raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
@@ -167,6 +168,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     bar = tqdm(total=steps, initial=state.step, desc=experiment, unit="step", disable=not progress,
                file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)
     started = time.perf_counter() - state.elapsed_s
+    setup_s = time.perf_counter() - called  # Loading data and building: not in elapsed_s.
 
     # A resumed run may already be done: killed after its last step, or given a new stop rule.
     kept = run.read_metrics()
@@ -219,6 +221,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     summary = summarize(rows, state.elapsed_s, levels,
                         chance_levels(data["length"], codec.num_classes))
     summary["stop_reason"] = reason
+    summary["setup_s"] = round(setup_s, 2)  # Of this (last) session of the run.
     run.write_json(run.summary, summary)
     final = rows[-1]
     print(f"finished {state.step} steps ({STOP_REASONS[summary['stop_reason']]}) in "

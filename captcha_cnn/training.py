@@ -18,7 +18,7 @@ from tqdm import tqdm
 from captcha_cnn import captchas
 from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
-from captcha_cnn.devices import describe_device, make_placement, worker_index
+from captcha_cnn.devices import describe_device, make_placement, thread_settings, worker_index
 from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import UserError
 from captcha_cnn.evaluator import Evaluator
@@ -147,11 +147,13 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
         environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
-        environment.setdefault("resumed", []).append({"step": state.step, "device": device})
+        environment.setdefault("resumed", []).append({"step": state.step, "device": device,
+                                                      "threads": thread_settings()})
     else:
         run.path.mkdir(parents=True, exist_ok=True)
         write_atomically(run.metrics, b"")
-        environment = {"device": device, "versions": package_versions(),
+        environment = {"device": device, "threads": thread_settings(),
+                       "versions": package_versions(),
                        "experiment": experiment}
     write_atomically(run.config, dump(config).encode("utf-8"))  # Records a raised train.steps.
     run.write_json(run.environment, environment)

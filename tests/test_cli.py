@@ -39,6 +39,9 @@ def test_smoke_run_writes_a_complete_run_directory(smoke_run):
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert list((run / "checkpoints").glob("step-*.npz"))
+    # Results are exact for one thread setting only, so the run records it.
+    threads = json.loads((run / "environment.json").read_text())["threads"]
+    assert set(threads) == {"cores", "intra_op", "inter_op"} and threads["cores"] >= 1
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [3, 6]
     for key in ("train_loss", "test_loss", "test_char_acc", "test_whole_acc", "elapsed_s"):

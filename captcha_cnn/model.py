@@ -44,7 +44,9 @@ def _conv_bn_relu(x, filters: int, name: str):
     """conv 3x3 SAME (no bias: batch norm's offset replaces it) -> batch norm -> ReLU."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                       kernel_initializer="he_uniform", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    # Synchronized: under tf.distribute the statistics are those of the global batch, as on one
+    # device (without it each replica normalises its share alone).
+    x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -35,11 +35,11 @@ def read_rows(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def assert_same_training(expected, actual):
+def assert_same_training(expected, actual, tolerance=TOLERANCE):
     assert [row["step"] for row in actual] == [row["step"] for row in expected] == [10, 20]
     for want, got in zip(expected, actual, strict=True):
         for key in COMPARED:
-            assert got[key] == pytest.approx(want[key], rel=TOLERANCE), key
+            assert got[key] == pytest.approx(want[key], rel=tolerance), key
         for key in ("test_char_acc", "test_whole_acc", "train_eval_char_acc"):
             assert got[key] == want[key], key
 
@@ -54,6 +54,22 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
     assert_same_training(expected, read_rows(root / "mirrored"))
     environment = json.loads((root / "mirrored" / "environment.json").read_text())
     assert "mirrored, 2 replicas" in environment["device"]
+
+
+def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
+    """The fast model's batch norm is synchronized: statistics of the global batch, as on one
+    device, not of each replica's half. Summing the statistics over replicas rounds differently,
+    and batch norm with Adam amplifies it: measured 5e-5 relative on the gradient norm and the
+    held-out loss after 20 steps (without synchronization the accuracies differ outright)."""
+    rows = {}
+    for name in ("none", "mirrored"):
+        result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
+                             "--set", "model.name=fast", "--set", f"train.distribute={name}",
+                             "--set", "train.logical_cpus=2", "--run-dir", str(tmp_path / name),
+                             "--data-dir", str(tmp_path / "data"))
+        assert result.returncode == 0, result.stderr
+        rows[name] = read_rows(tmp_path / name)
+    assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-3)
 
 
 def free_ports(count):

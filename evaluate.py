@@ -25,6 +25,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="where the figure and table go (default: runs/compare, or "
                         "docs/sweep for --sweep)")
+    parser.add_argument("--until", type=int, metavar="STEP",
+                        help="compare only the evaluations up to this step")
     parser.add_argument("--image", type=Path, help="an image file to read with the run's model")
     parser.add_argument("--sweep", type=Path, metavar="SWEEP_YAML",
                         help="train the grid a sweep file describes (skipping finished cells) "
@@ -80,7 +82,7 @@ def main(argv=None) -> None:
 
     from captcha_cnn.evaluation import compare
 
-    figure, table = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare")
+    figure, table = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare", args.until)
     print(f"wrote {figure} and {table}")
 
 

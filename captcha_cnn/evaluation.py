@@ -59,9 +59,16 @@ def summary_table(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare(run_paths: list[Path], out: Path) -> tuple[Path, Path]:
-    """Plot the runs side by side and write their table; return (figure, table) paths."""
+def compare(run_paths: list[Path], out: Path, until: int | None = None) -> tuple[Path, Path]:
+    """Plot the runs side by side and write their table; return (figure, table) paths. With
+    `until`, only evaluations up to that step count (to compare runs of different lengths)."""
     runs = [load_run(path) for path in run_paths]
+    if until is not None:
+        for run in runs:
+            run["rows"] = [row for row in run["rows"] if row["step"] <= until]
+            if not run["rows"]:
+                raise UserError(f"--until {until}: {run['path']} has no evaluation by step "
+                                f"{until}")
     labels = [run["label"] for run in runs]
     if len(set(labels)) < len(labels):  # Two runs/…/correct folders: use the longer paths.
         for run in runs:

@@ -77,6 +77,18 @@ def test_evaluate_writes_figure_and_table(smoke_run, tmp_path):
     assert "| run |" in table and "| smoke-run |" not in table and "| run | logits |" in table
 
 
+def test_evaluate_until_compares_the_first_steps_only(smoke_run, tmp_path):
+    result = run_command("evaluate.py", str(smoke_run["run"]), "--out", str(tmp_path / "e"),
+                         "--until", "4")
+    assert result.returncode == 0, result.stderr
+    row = (tmp_path / "e" / "summary.md").read_text().splitlines()[-1]
+    assert row.split(" | ")[4] == "3"  # The smoke run evaluates at steps 3 and 6.
+    early = run_command("evaluate.py", str(smoke_run["run"]), "--out", str(tmp_path / "f"),
+                        "--until", "2")
+    assert_one_line_error(early, "--until 2:", "has no evaluation by step 2")
+    assert not (tmp_path / "f").exists()
+
+
 def test_evaluate_reads_an_image_file(smoke_run, tmp_path):
     spec = DatasetSpec("0123456789", 4, 48, 16, 1, 99, "test")
     _, gray = render_sample(spec, 0)

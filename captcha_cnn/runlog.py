@@ -214,6 +214,6 @@ def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
             continue
         if key not in RESUMABLE_CHANGES and saved.get(key) != value:
             raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
-                            f"{value!r} now; only {', '.join(RESUMABLE_CHANGES)} may change "
-                            f"on --resume")
+                            f"{value!r} now; --resume may change only "
+                            f"{', '.join(RESUMABLE_CHANGES)}")
     return True

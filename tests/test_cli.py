@@ -119,7 +119,8 @@ def test_resuming_a_finished_run_does_nothing(smoke_run):
 def test_resuming_with_a_different_config_is_refused(smoke_run):
     result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]), "--data-dir",
                          str(smoke_run["data"]), "--resume", "--set", "train.learning_rate=0.1")
-    assert_one_line_error(result, "train.learning_rate", "only train.steps may change")
+    assert_one_line_error(result, "train.learning_rate is 0.0003 in the run but 0.1 now",
+                          "--resume may change only train.steps, train.stop_at_whole_acc")
 
 
 # The bad-input catalogue, through the real entry point: each entry fails in one line naming the

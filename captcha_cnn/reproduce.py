@@ -273,10 +273,12 @@ def publish(runs: list[dict], plan_path: Path, results: Path, notes: list[str] =
 def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] | None = None,
               data_dir: Path | None = None, progress: bool = True,
               train_runs: bool = True) -> Path:
-    """Train the plan's runs that are not finished (unless `train_runs` is False), then publish
-    whatever the runs hold so far; unfinished runs are marked as such in the report."""
+    """Train the plan's runs that are not finished (only those of `seeds` if given; none if
+    `train_runs` is False), then publish every run of the plan that has started, whatever its
+    seed; unfinished runs are marked as such in the report."""
     plan = read_plan(plan_path)
-    runs = planned_runs(plan, seeds)
+    planned_runs(plan, seeds)  # Refuses seeds outside the plan before anything happens.
+    runs = planned_runs(plan)
     for run in runs:
         run["dir"] = Path(runs_dir) / run["name"]
         published = Path(results) / "runs" / run["name"]
@@ -290,6 +292,8 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
 
     report = None
     for run in runs:  # Publish after every run: an interrupted reproduction still shows its work.
+        if seeds is not None and run["seed"] not in seeds:
+            continue
         if run.get("published"):
             print(f"{run['name']}: finished and published in {run['dir']}; not trained again")
         else:

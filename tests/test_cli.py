@@ -302,6 +302,13 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
     assert both.stdout.count("nothing to do") == 4
     assert len(list(runs.iterdir())) == 8
 
+    # --seeds chooses what to train; the report always covers every run of the plan.
+    one_seed = run_command(*args[:-1], "1")
+    assert one_seed.returncode == 0, one_seed.stderr
+    assert one_seed.stdout.count("nothing to do") == 4
+    report = (results / "REPORT.md").read_text()
+    assert "| stall-correct-seed0 | 4 |" in report and "| stall-correct-seed1 | 4 |" in report
+
     # On a fresh checkout runs/ is gone but results/ is committed: nothing is trained again.
     shutil.rmtree(runs)
     fresh = run_command(*args[:-1], "0,1")

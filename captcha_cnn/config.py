@@ -207,9 +207,18 @@ def validate(config: dict, source: str) -> None:
     if not 0 <= train["stop_at_whole_acc"] <= 1:
         raise ConfigError(f"{source}: train.stop_at_whole_acc: must be in [0, 1] (0: never "
                           f"stop early), got {train['stop_at_whole_acc']}")
-    if train["max_minutes"] < 0:
+    if not 0 <= train["max_minutes"] < float("inf"):
         raise ConfigError(f"{source}: train.max_minutes: must be 0 (no limit) or more, got "
                           f"{train['max_minutes']}")
+    if train["max_minutes"] and train["distribute"] == "multi_worker":
+        raise ConfigError(f"{source}: train.max_minutes: not with train.distribute multi_worker "
+                          f"(each worker's clock would stop it at a different step)")
+    if train["warmup_steps"] and train["schedule"] != "cosine":
+        raise ConfigError(f"{source}: train.warmup_steps: {train['warmup_steps']} needs "
+                          f"train.schedule cosine (the schedule is {train['schedule']!r})")
+    if train["logical_cpus"] and train["distribute"] != "mirrored":
+        raise ConfigError(f"{source}: train.logical_cpus: {train['logical_cpus']} is for "
+                          f"train.distribute mirrored (it is {train['distribute']!r})")
     if config["model"]["init"] == "tutorial" and config["model"]["name"] != "classic":
         raise ConfigError(f"{source}: model.init: 'tutorial' is the classic model's; "
                           f"{config['model']['name']} uses He-uniform (set model.init: keras)")

@@ -226,7 +226,9 @@ def flat_layout_section(length: int, classes: int) -> str:
 
 
 def publish(runs: list[dict], plan_path: Path, results: Path, notes: list[str] = ()) -> Path:
-    """Copy each run's small files to `results/runs/`, draw a figure per pair, write REPORT.md."""
+    """Copy each finished run's small files to `results/runs/`, draw a figure per pair, write
+    REPORT.md. Claims and figures use finished runs only (a run still training, perhaps in another
+    process, would cut every curve short); unfinished runs are listed in the run table."""
     results = Path(results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
     sections, machines, wall = [], set(), {}
@@ -238,15 +240,18 @@ def publish(runs: list[dict], plan_path: Path, results: Path, notes: list[str] =
             rows = record.read_metrics() if record.path.is_dir() else []
             if not rows:
                 continue
+            finished = record.is_finished()
+            minutes = rows[-1]["elapsed_s"] / 60
+            wall[run["name"]] = (f"| {run['name']} | {rows[-1]['step']} | {minutes:.1f} | "
+                                 f"{'yes' if finished else 'no (not in the claims)'} |")
+            if not finished:
+                continue
             groups.setdefault(run["role"], []).append(rows)
             if not run.get("published"):
                 publish_run_files(record.path, results / "runs" / run["name"])
             environment = json.loads(record.environment.read_text())
             machines.add(f"{environment['device']}; " + ", ".join(
                 f"{k} {v}" for k, v in environment["versions"].items()))
-            minutes = rows[-1]["elapsed_s"] / 60
-            wall[run["name"]] = (f"| {run['name']} | {rows[-1]['step']} | {minutes:.1f} | "
-                                 f"{'yes' if record.is_finished() else 'no'} |")
         if not groups:
             continue
         config = members[0]["config"]

@@ -216,4 +216,19 @@ def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
             raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
                             f"{value!r} now; --resume may change only "
                             f"{', '.join(RESUMABLE_CHANGES)}")
+    _check_resumable_change(run, saved, _flatten(config))
     return True
+
+
+def _check_resumable_change(run: RunDir, saved: dict, now: dict) -> None:
+    """The resumable keys' exceptions: a cluster's workers each hold a copy of the run, so a run
+    cannot move into or out of one; a cosine schedule's length is train.steps."""
+    before = saved.get("train.distribute", "none")
+    if before != now["train.distribute"] and "multi_worker" in (before, now["train.distribute"]):
+        raise UserError(f"{run.config}: train.distribute is {before!r} in the run but "
+                        f"{now['train.distribute']!r} now; a run cannot move into or out of "
+                        f"multi_worker")
+    if now["train.schedule"] == "cosine" and saved.get("train.steps") != now["train.steps"]:
+        raise UserError(f"{run.config}: train.steps is {saved.get('train.steps')!r} in the run "
+                        f"but {now['train.steps']!r} now; under train.schedule cosine the steps "
+                        f"set the schedule, so they cannot change on --resume")

@@ -100,8 +100,10 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
                         f"pass --run-dir")
     worker = worker_index(train_cfg)
-    if run_dir is None and worker:  # Each worker of a cluster keeps its own copy of the run.
+    if worker:  # Each worker of a cluster keeps its own copy of the run, even on a shared disk.
         experiment = f"{experiment}-worker{worker}"
+        if run_dir is not None:
+            run_dir = Path(run_dir).with_name(f"{Path(run_dir).name}-worker{worker}")
     run = RunDir(run_dir or REPO_RUNS / experiment)
     # Fails fast, before any slow work, on a directory that must not be touched.
     resume = open_run_dir(run, config, resume)
@@ -159,6 +161,11 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     run.write_json(run.environment, environment)
     run.summary.unlink(missing_ok=True)
     print_plan(config, run, device, model, len(train_set[0]), len(test_set[0]))
+    if placement.replicas > 1 and config["model"]["dropout"] > 0:
+        # Keras keeps dropout's random state as a mirrored variable: measured, every replica
+        # draws the very same masks.
+        print(f"note: the {placement.replicas} replicas draw identical dropout masks, so this "
+              f"run is not equivalent to one device; model.dropout=0 makes it so")
 
     train_step = make_train_step(model, optimizer, loss_cfg["name"], loss_cfg["layout"],
                                  data["length"], placement.strategy)

@@ -76,6 +76,8 @@ def test_an_integer_is_accepted_where_a_number_is_expected():
                                                     r"train.steps 100\), got 100"),
     ("train:\n  stop_at_whole_acc: 98\n", r"train.stop_at_whole_acc: must be in \[0, 1\]"),
     ("train:\n  max_minutes: -1\n", r"train.max_minutes: must be 0 \(no limit\) or more"),
+    ("train:\n  max_minutes: .nan\n", r"train.max_minutes: must be 0 \(no limit\) or more"),
+    ("train:\n  warmup_steps: 10\n", r"train.warmup_steps: 10 needs train.schedule cosine"),
     ("loss:\n  name: softmax\n",
      r"loss.name: unknown value 'softmax' \(allowed: logits, softmax_then_logits, sigmoid\)"),
     ("loss:\n  layout: rows\n", r"loss.layout: unknown value 'rows' \(allowed: per_char, flat"),
@@ -174,3 +176,20 @@ def test_a_run_may_resume_on_other_devices_but_not_with_another_loss(tmp_path):
     other, _ = load_config("smoke.yaml", ["loss.name=softmax_then_logits"])
     with pytest.raises(UserError, match="loss.name is 'logits' in the run"):
         open_run_dir(run, other, resume=True)
+    cluster, _ = load_config("smoke.yaml", ["train.distribute=multi_worker"])
+    with pytest.raises(UserError, match="cannot move into or out of multi_worker"):
+        open_run_dir(run, cluster, resume=True)
+
+
+def test_a_cosine_schedule_refuses_new_steps_on_resume(tmp_path):
+    from captcha_cnn.errors import UserError
+    from captcha_cnn.runlog import RunDir, open_run_dir
+
+    config, _ = load_config("smoke.yaml", ["train.schedule=cosine"])
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.config.write_text(yaml.safe_dump(config))
+    longer, _ = load_config("smoke.yaml", ["train.schedule=cosine", "train.steps=12"])
+    with pytest.raises(UserError, match="under train.schedule cosine the steps set the schedule"):
+        open_run_dir(run, longer, resume=True)
+    assert open_run_dir(run, config, resume=True) is True

@@ -1,10 +1,11 @@
 """tf.distribute without a GPU: the CPU split into 2 logical devices (mirrored) and two local
 workers on loopback (multi_worker), each against a single-device run of the same config.
 
-Dropout is off in these runs: each replica draws its own dropout masks, so with dropout a
-distributed run agrees with one device only statistically. Without it the runs must agree to
-float rounding: measured here, 4e-8 relative on the training loss and 2e-8 on the gradient
-norm after 30 steps, with identical accuracies. The tolerance below leaves room for other CPUs.
+Dropout is off in these runs: Keras keeps dropout's random state as a mirrored variable, so
+every replica draws the same masks and a distributed run with dropout is not equivalent to one
+device (training says so at start). Without it the runs must agree to
+float rounding: measured here over 30 steps, 4e-8 relative on the training loss and 2e-8 on
+the gradient norm, with identical accuracies. The tolerance below leaves room for other CPUs.
 """
 
 import json
@@ -51,6 +52,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
                          "--run-dir", str(root / "mirrored"), "--data-dir", str(root / "data"))
     assert result.returncode == 0, result.stderr
     assert "mirrored, 2 replicas" in result.stdout
+    assert "identical dropout masks" not in result.stdout  # Dropout is off here.
     assert_same_training(expected, read_rows(root / "mirrored"))
     environment = json.loads((root / "mirrored" / "environment.json").read_text())
     assert "mirrored, 2 replicas" in environment["device"]
@@ -62,14 +64,23 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     and batch norm with Adam amplifies it: measured 5e-5 relative on the gradient norm and the
     held-out loss after 20 steps (without synchronization the accuracies differ outright)."""
     rows = {}
-    for name in ("none", "mirrored"):
+    for name, cpus in (("none", 0), ("mirrored", 2)):
         result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
                              "--set", "model.name=fast", "--set", f"train.distribute={name}",
-                             "--set", "train.logical_cpus=2", "--run-dir", str(tmp_path / name),
-                             "--data-dir", str(tmp_path / "data"))
+                             "--set", f"train.logical_cpus={cpus}", "--run-dir",
+                             str(tmp_path / name), "--data-dir", str(tmp_path / "data"))
         assert result.returncode == 0, result.stderr
         rows[name] = read_rows(tmp_path / name)
     assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-3)
+
+
+def test_mirrored_with_dropout_says_it_is_not_equivalent(tmp_path):
+    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", "--set",
+                         "train.steps=2", "--set", "train.distribute=mirrored", "--set",
+                         "train.logical_cpus=2", "--run-dir", str(tmp_path / "run"),
+                         "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    assert "note: the 2 replicas draw identical dropout masks" in result.stdout
 
 
 def free_ports(count):
@@ -113,6 +124,9 @@ def test_two_local_workers_match_one_device(single_device):
     (["train.distribute=gpus"], {}, ["train.distribute: unknown value 'gpus'",
                                      "none, mirrored, multi_worker"]),
     (["train.logical_cpus=-1"], {}, ["train.logical_cpus: must be 0", "got -1"]),
+    (["train.logical_cpus=2"], {}, ["train.logical_cpus: 2 is for train.distribute mirrored"]),
+    (["train.distribute=multi_worker", "train.max_minutes=5"], {},
+     ["train.max_minutes: not with train.distribute multi_worker"]),
 ])
 def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, settings,
                                                     environment, fragments):

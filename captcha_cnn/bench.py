@@ -8,9 +8,11 @@ Writes DIR/results.json and DIR/RESULTS.md (default DIR: benchmarks/):
 - the model's training FLOPs per image, counted from the layer shapes, and the fraction of a
   float32 matrix-multiply peak measured in the same run;
 - captcha generation, one process and all cores, and the time to load a cached set.
-- time to 98% whole-captcha held-out accuracy of the fast recipe (configs/fast.yaml, median of
-  --repeats runs) and of the peer recipe (configs/peer.yaml, stopped after 30 minutes), each
-  from a cold start with the dataset cached, in the same run.
+- time to 98% whole-captcha held-out accuracy of the fast recipe (configs/fast.yaml, median over
+  --repeats seeds) and of the peer recipe (configs/peer.yaml, stopped after 30 minutes), each
+  from a cold start with the dataset cached, in the same run. The time runs until the end of the
+  evaluation that first reaches 98%. The target is checked on the held-out set itself (there is
+  no separate validation set), so "first reached" is chosen on the data it is reported on.
 Throughputs are medians over several windows after warm-up.
 """
 
@@ -190,7 +192,9 @@ def time_to_target(config_name: str, overrides: list[str], data_dir: Path | None
     first = next((row for row in rows if target and row["test_whole_acc"] >= target), None)
     return {"config": config_name, "target_whole_acc": target,
             "reached": first is not None,
-            "seconds_to_target": summary["setup_s"] + first["elapsed_s"] if first else None,
+            # Until the end of the evaluation that first reached the target.
+            "seconds_to_target": (summary["setup_s"] + first["elapsed_s"] + first["eval_s"]
+                                  if first else None),
             "steps_to_target": first["step"] if first else None,
             "seconds_run": summary["setup_s"] + summary["elapsed_s"], "steps_run": summary["steps"],
             "stop_reason": summary["stop_reason"],
@@ -199,10 +203,23 @@ def time_to_target(config_name: str, overrides: list[str], data_dir: Path | None
 
 
 def recipes(quick: bool, repeats: int, data_dir: Path | None) -> dict:
-    """The fast recipe `repeats` times and the peer recipe once, side by side."""
+    """The fast recipe with seeds 0 .. repeats - 1 and the peer recipe once (seed 0), side by
+    side. The datasets are cached first, so that no timed run includes generating them."""
     overrides = QUICK_RECIPE if quick else []
-    fast = [time_to_target("fast.yaml", overrides, data_dir) for _ in range(repeats)]
+    for config_name in ("fast.yaml", "peer.yaml"):
+        config, _ = load_config(config_name, overrides)
+        for split in ("train", "test"):
+            captchas.load_or_generate(captchas.DatasetSpec.from_config(config, split),
+                                      data_dir or captchas.DEFAULT_DATA_DIR, progress=False)
+    fast = [time_to_target("fast.yaml", [*overrides, f"seed={seed}"], data_dir)
+            for seed in range(repeats)]
     peer = time_to_target("peer.yaml", overrides, data_dir)
+    return compare_recipes(fast, peer)
+
+
+def compare_recipes(fast: list[dict], peer: dict) -> dict:
+    """The benchmark's keys from the recipes' runs: the fast recipe's median (only if every seed
+    reached the target) and the peer's time, as a ratio."""
     reached = [run["seconds_to_target"] for run in fast if run["reached"]]
     all_reached = len(reached) == len(fast)
     fast_seconds = statistics.median(reached) if all_reached else None

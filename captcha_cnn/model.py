@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 
@@ -40,13 +41,16 @@ def build_classic(height: int, width: int, outputs: int, dense_units: int = 1024
     return keras.Model(images, logits, name="classic")
 
 
-def _conv_bn_relu(x, filters: int, name: str):
-    """conv 3x3 SAME (no bias: batch norm's offset replaces it) -> batch norm -> ReLU."""
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+def _conv_bn_relu(x, filters: int, name: str, use_bias: bool = False):
+    """conv 3x3 SAME -> batch norm -> ReLU (a conv bias is redundant before batch norm's offset;
+    the peer keeps it, as its source does)."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=use_bias,
                       kernel_initializer="he_uniform", name=f"{name}_conv")(x)
-    # Synchronized: under tf.distribute the statistics are those of the global batch, as on one
-    # device (without it each replica normalises its share alone).
-    x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+    # Built under several replicas, the statistics are synchronized: those of the global batch,
+    # as on one device (otherwise each replica normalises its share alone). On one device plain
+    # batch norm, whose variance is computed more accurately.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    x = layers.BatchNormalization(synchronized=replicas > 1, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -75,7 +79,7 @@ def build_peer(height: int, width: int, outputs: int, **_) -> keras.Model:
     x = images
     for block, filters in enumerate((32, 64, 128, 256, 256)):
         for layer in range(2):
-            x = _conv_bn_relu(x, filters, f"block{block + 1}_{layer + 1}")
+            x = _conv_bn_relu(x, filters, f"block{block + 1}_{layer + 1}", use_bias=True)
         x = layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     logits = layers.Dense(outputs, name="logits", dtype="float32")(x)

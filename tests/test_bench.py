@@ -38,3 +38,32 @@ def test_quick_benchmark_writes_consistent_results(tmp_path):
     table = (tmp_path / "RESULTS.md").read_text()
     assert "| ours / Keras fit" in table
     assert "| time to 98%, peer.yaml (ypwhs/captcha_break's CNN) | not reached" in table
+
+
+def recipe_run(reached, seconds, steps, run_seconds):
+    return {"config": "x.yaml", "target_whole_acc": 0.98, "reached": reached,
+            "seconds_to_target": seconds if reached else None,
+            "steps_to_target": steps if reached else None, "seconds_run": run_seconds,
+            "steps_run": steps, "stop_reason": "target" if reached else "time_limit",
+            "final_whole_acc": 0.985 if reached else 0.9, "best_whole_acc": 0.985}
+
+
+def test_time_to_98_is_a_median_and_a_ratio_or_a_lower_bound():
+    from captcha_cnn.bench import compare_recipes, recipe_rows
+
+    fast = [recipe_run(True, s, n, s + 5) for s, n in ((120.0, 900), (100.0, 800), (150.0, 1000))]
+    reached = compare_recipes(fast, recipe_run(True, 600.0, 3000, 610.0))
+    assert reached["fast_seconds_to_98"] == 120.0 and reached["fast_steps_to_98"] == 900
+    assert reached["peer_vs_fast"] == 5.0 and not reached["peer_vs_fast_is_lower_bound"]
+    assert "| peer / fast (median of the fast runs) | 5.0x |" in recipe_rows(reached)
+
+    stopped = compare_recipes(fast, recipe_run(False, None, 9000, 1800.0))
+    assert stopped["peer_reached_98"] is False and stopped["peer_seconds_to_98"] is None
+    assert stopped["peer_vs_fast"] == 15.0 and stopped["peer_vs_fast_is_lower_bound"]
+    rows = recipe_rows(stopped)
+    assert "| peer / fast (median of the fast runs) | at least 15.0x |" in rows
+    assert any("not reached: 90.0% after 1800 s, 9000 steps (time_limit)" in row for row in rows)
+
+    one_missed = compare_recipes([*fast[:2], recipe_run(False, None, 3000, 400.0)],
+                                 recipe_run(True, 600.0, 3000, 610.0))
+    assert one_missed["fast_reached_98"] is False and one_missed["peer_vs_fast"] is None

@@ -79,11 +79,11 @@ def test_fast_and_peer_models_have_their_documented_shapes(smoke_config):
     assert fast.get_layer("flatten").output.shape[-1] == 3 * 10 * 128
     assert fast.count_params() == 394_952
     peer = build_model(smoke_config("model.name=peer", *full))
-    # 5 poolings: 60x160 -> 1x5, 256 filters; ten conv-BN-ReLU layers.
+    # 5 poolings: 60x160 -> 1x5, 256 filters; ten conv-BN-ReLU layers, the convs with biases.
     assert peer.get_layer("flatten").output.shape[-1] == 1 * 5 * 256
     assert sum(type(layer).__name__ == "Conv2D" for layer in peer.layers) == 10
     assert sum(type(layer).__name__ == "BatchNormalization" for layer in peer.layers) == 10
-    assert peer.count_params() == 2_407_496
+    assert peer.count_params() == 2_407_496 + 2 * (32 + 64 + 128 + 256 + 256)
     for model in (fast, peer):
         assert model.output_shape == (None, 40)
         assert model.layers[-1].get_config()["activation"] == "linear"

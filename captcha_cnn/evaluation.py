@@ -79,8 +79,9 @@ def compare(run_paths: list[Path], out: Path, until: int | None = None) -> tuple
     plot_runs(runs, figure)
     table = summary_table(runs)
     devices = sorted({run["device"] for run in runs})
-    write_atomically(table_path, (f"Held-out numbers at the last evaluation and the best over "
-                                  f"the run. Device: {'; '.join(devices)}.\n\n{table}").encode())
+    span = f"up to step {until}" if until is not None else "over the run"
+    write_atomically(table_path, (f"Held-out numbers at the last evaluation and the best {span}"
+                                  f". Device: {'; '.join(devices)}.\n\n{table}").encode())
     print(table)
     return figure, table_path
 

@@ -216,7 +216,7 @@ def validate(config: dict, source: str) -> None:
     if train["warmup_steps"] and train["schedule"] != "cosine":
         raise ConfigError(f"{source}: train.warmup_steps: {train['warmup_steps']} needs "
                           f"train.schedule cosine (the schedule is {train['schedule']!r})")
-    if train["logical_cpus"] and train["distribute"] != "mirrored":
+    if train["logical_cpus"] > 0 and train["distribute"] != "mirrored":
         raise ConfigError(f"{source}: train.logical_cpus: {train['logical_cpus']} is for "
                           f"train.distribute mirrored (it is {train['distribute']!r})")
     if config["model"]["init"] == "tutorial" and config["model"]["name"] != "classic":

@@ -107,8 +107,10 @@ def _cluster_spec() -> dict:
         workers, task = spec["cluster"]["worker"], spec["task"]
         index = int(task["index"])
     except (ValueError, KeyError, TypeError):
-        raise UserError("TF_CONFIG: expected JSON like {\"cluster\": {\"worker\": [\"host:port\", "
-                        "...]}, \"task\": {\"type\": \"worker\", \"index\": 0}}") from None
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise UserError(f"TF_CONFIG is {shown!r}; expected JSON like {{\"cluster\": "
+                        f"{{\"worker\": [\"host:port\", ...]}}, \"task\": {{\"type\": "
+                        f"\"worker\", \"index\": 0}}}}") from None
     if task.get("type") != "worker" or not 0 <= index < len(workers):
         raise UserError(f"TF_CONFIG: task {task} is not one of the {len(workers)} workers")
     return spec

@@ -40,7 +40,8 @@ def read_plan(path: Path) -> dict:
         raise ConfigError(f"{path}: seeds: expected a list of integers, got {plan['seeds']!r}")
     notes = plan.get("notes") or []
     if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)):
-        raise ConfigError(f"{path}: notes: expected a list of sentences for the report")
+        raise ConfigError(f"{path}: notes: expected a list of sentences for the report, "
+                          f"got {notes!r}")
     if not isinstance(plan.get("set") or {}, dict):
         raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     return plan

@@ -161,6 +161,9 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     run.write_json(run.environment, environment)
     run.summary.unlink(missing_ok=True)
     print_plan(config, run, device, model, len(train_set[0]), len(test_set[0]))
+    if placement.name == "mirrored" and placement.replicas == 1:
+        print("note: mirrored over a single device; without GPUs, train.logical_cpus splits "
+              "the CPU")
     if placement.replicas > 1 and config["model"]["dropout"] > 0:
         # Keras keeps dropout's random state as a mirrored variable: measured, every replica
         # draws the very same masks.

@@ -115,7 +115,8 @@ def test_two_local_workers_match_one_device(single_device):
 
 @pytest.mark.parametrize("settings, environment, fragments", [
     (["train.distribute=multi_worker"], {}, ["TF_CONFIG is not set"]),
-    (["train.distribute=multi_worker"], {"TF_CONFIG": "{not json"}, ["TF_CONFIG: expected JSON"]),
+    (["train.distribute=multi_worker"], {"TF_CONFIG": "{not json"},
+     ["TF_CONFIG is '{not json'; expected JSON like"]),
     (["train.distribute=multi_worker"],
      {"TF_CONFIG": '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", '
                    '"index": 3}}'}, ["is not one of the 1 workers"]),

@@ -60,9 +60,9 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
 
 def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     """The fast model's batch norm is synchronized: statistics of the global batch, as on one
-    device, not of each replica's half. Summing the statistics over replicas rounds differently,
-    and batch norm with Adam amplifies it: measured 5e-5 relative on the gradient norm and the
-    held-out loss after 20 steps (without synchronization the accuracies differ outright)."""
+    device, not of each replica's half. Summing the statistics over replicas rounds differently
+    (and a single device uses plain batch norm): measured 4e-6 relative on the gradient norm after
+    20 steps, identical accuracies (without synchronization the accuracies differ outright)."""
     rows = {}
     for name, cpus in (("none", 0), ("mirrored", 2)):
         result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
@@ -71,7 +71,7 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
                              str(tmp_path / name), "--data-dir", str(tmp_path / "data"))
         assert result.returncode == 0, result.stderr
         rows[name] = read_rows(tmp_path / name)
-    assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-3)
+    assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-4)
 
 
 def test_mirrored_with_dropout_says_it_is_not_equivalent(tmp_path):

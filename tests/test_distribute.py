@@ -61,8 +61,10 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
 def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     """The fast model's batch norm is synchronized: statistics of the global batch, as on one
     device, not of each replica's half. Summing the statistics over replicas rounds differently
-    (and a single device uses plain batch norm): measured 4e-6 relative on the gradient norm after
-    20 steps, identical accuracies (without synchronization the accuracies differ outright)."""
+    (and a single device uses plain batch norm): after 20 steps, measured 4e-6 relative on the
+    gradient norm with one thread per process and 2e-4 on the held-out loss with TensorFlow's
+    default threads, identical accuracies (without synchronization the accuracies differ
+    outright)."""
     rows = {}
     for name, cpus in (("none", 0), ("mirrored", 2)):
         result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
@@ -71,7 +73,7 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
                              str(tmp_path / name), "--data-dir", str(tmp_path / "data"))
         assert result.returncode == 0, result.stderr
         rows[name] = read_rows(tmp_path / name)
-    assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-4)
+    assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-3)
 
 
 def test_mirrored_with_dropout_says_it_is_not_equivalent(tmp_path):
@@ -102,15 +104,17 @@ def test_two_local_workers_match_one_device(single_device):
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
             [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
-             "--set", "train.distribute=multi_worker", "--run-dir", str(root / f"worker{index}"),
+             "--set", "train.distribute=multi_worker", "--run-dir", str(root / "cluster"),
              "--data-dir", str(root / "data")],
             cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True))
     for process in processes:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr
-    for index in range(2):  # Every worker trains the same model on its half of each batch.
-        assert_same_training(expected, read_rows(root / f"worker{index}"))
+    # The same --run-dir (as on a shared disk): worker 1 keeps its copy beside worker 0's. Every
+    # worker trains the same model on its half of each batch.
+    for run_dir in ("cluster", "cluster-worker1"):
+        assert_same_training(expected, read_rows(root / run_dir))
 
 
 @pytest.mark.parametrize("settings, environment, fragments", [

@@ -144,3 +144,19 @@ def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, setti
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "data").exists()  # Failed before generating any captchas.
+
+
+def test_device_detection_and_gpu_memory_growth(monkeypatch):
+    """Without a GPU the CPU is named; with GPUs (faked here) each gets memory growth."""
+    import tensorflow as tf
+
+    from captcha_cnn import devices
+
+    assert devices.describe_device().startswith("CPU (")
+    grown = []
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["gpu0", "gpu1"] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth",
+                        lambda gpu, enabled: grown.append((gpu, enabled)))
+    devices.configure_devices()
+    assert grown == [("gpu0", True), ("gpu1", True)]

@@ -186,6 +186,14 @@ def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) ->
         lines.append(f"| buggy: accuracy does not rise | change {window}: "
                      f"{_spread(accuracy_change)}; final per character "
                      f"{_spread(final_accuracy)} | {verdict} |")
+    # When each run left the ln(10) plateau: the step that decides everything else above.
+    for role, runs in (("correct", correct), ("buggy", buggy)):
+        if runs:
+            left = [steps_to(rows, "test_char_acc", 1.5 * chance) for rows in runs]
+            shown = ", ".join(str(s) if s else f"not by {rows[-1]['step']}"
+                              for s, rows in zip(left, runs, strict=True))
+            lines.append(f"| ({role}: step leaving the plateau, the first evaluation above "
+                         f"{1.5 * chance:.0%} per character, per seed) | {shown} | |")
     return "\n".join(lines) + "\n"
 
 

@@ -288,6 +288,8 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
     assert "n/a (runs end before step 1000)" in report
     assert "n/a (runs too short)" in report
     assert "## The flat layout's gradient trap" in report
+    assert "| (buggy: step leaving the plateau, the first evaluation above 15% per character, " \
+           "per seed) | not by 4 | |" in report  # Four steps never leave it.
     assert "- Made by the tests." in report  # The plan's notes, under the run table.
     assert (results / "stall.png").is_file() and (results / "hide.png").is_file()
     published = sorted(p.name for p in (results / "runs" / "stall-correct-seed0").iterdir())

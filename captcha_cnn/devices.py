@@ -133,8 +133,7 @@ def make_placement(train: dict) -> Placement:
         devices = ([d.name for d in tf.config.list_logical_devices("GPU")]
                    or [d.name for d in tf.config.list_logical_devices("CPU")])
         strategy = tf.distribute.MirroredStrategy(devices)
-    else:
-        worker_index(train)  # TF_CONFIG checked here: a clear error instead of a hang.
+    else:  # TF_CONFIG was checked by worker_index() before any slow work.
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     replicas = strategy.num_replicas_in_sync
     if train["batch_size"] % replicas:

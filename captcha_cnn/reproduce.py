@@ -47,12 +47,16 @@ def read_plan(path: Path) -> dict:
     return plan
 
 
-def planned_runs(plan: dict, seeds: list[int] | None = None) -> list[dict]:
-    """Every run of the plan, checked as configs before anything trains."""
-    overrides = [f"{k}={v}" for k, v in (plan.get("set") or {}).items()]
+def check_seeds(plan: dict, seeds: list[int] | None) -> None:
     unknown = sorted(set(seeds or []) - set(plan["seeds"]))
     if unknown:
         raise UserError(f"--seeds: {unknown} not in the plan's seeds {plan['seeds']}")
+
+
+def planned_runs(plan: dict, seeds: list[int] | None = None) -> list[dict]:
+    """Every run of the plan, checked as configs before anything trains."""
+    overrides = [f"{k}={v}" for k, v in (plan.get("set") or {}).items()]
+    check_seeds(plan, seeds)
     runs = []
     for pair, configs in plan["pairs"].items():
         for role, config_name in zip(("correct", "buggy"), configs, strict=True):
@@ -291,7 +295,7 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
     `train_runs` is False), then publish every run of the plan that has started, whatever its
     seed; unfinished runs are marked as such in the report."""
     plan = read_plan(plan_path)
-    planned_runs(plan, seeds)  # Refuses seeds outside the plan before anything happens.
+    check_seeds(plan, seeds)  # Before anything happens.
     runs = planned_runs(plan)
     for run in runs:
         run["dir"] = Path(runs_dir) / run["name"]

@@ -152,6 +152,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         environment.setdefault("resumed", []).append({"step": state.step, "device": device,
                                                       "threads": thread_settings()})
     else:
+        rows = []
         run.path.mkdir(parents=True, exist_ok=True)
         write_atomically(run.metrics, b"")
         environment = {"device": device, "threads": thread_settings(),
@@ -183,8 +184,7 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     setup_s = time.perf_counter() - called  # Loading data and building: not in elapsed_s.
 
     # A resumed run may already be done: killed after its last step, or given a new stop rule.
-    kept = run.read_metrics()
-    reason = stop_reason(state.step, kept[-1] if kept else None, state.elapsed_s, train_cfg)
+    reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
     with _StopRequest() as stop, bar:
         while reason is None:
             # One training step.

@@ -19,15 +19,21 @@ from conftest import REPO, run_command
 from test_cli import assert_one_line_error
 
 TOLERANCE = 1e-5
-STEPS = ["--set", "model.dropout=0.0", "--set", "train.steps=20", "--set", "train.eval_every=10"]
+STEPS = ["model.dropout=0.0", "train.steps=20", "train.eval_every=10"]
 COMPARED = ("train_loss", "grad_norm", "test_loss", "max_prob")
+
+
+def train_smoke(run_dir, data_dir, *settings):
+    """train.py on the smoke config with `--set` settings, as a user runs it."""
+    overrides = [part for setting in settings for part in ("--set", setting)]
+    return run_command("train.py", "--config", "smoke.yaml", "--no-progress", *overrides,
+                       "--run-dir", str(run_dir), "--data-dir", str(data_dir))
 
 
 @pytest.fixture(scope="module")
 def single_device(tmp_path_factory):
     root = tmp_path_factory.mktemp("distribute")
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
-                         "--run-dir", str(root / "none"), "--data-dir", str(root / "data"))
+    result = train_smoke(root / "none", root / "data", *STEPS)
     assert result.returncode == 0, result.stderr
     return root, read_rows(root / "none")
 
@@ -47,9 +53,8 @@ def assert_same_training(expected, actual, tolerance=TOLERANCE):
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
     root, expected = single_device
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
-                         "--set", "train.distribute=mirrored", "--set", "train.logical_cpus=2",
-                         "--run-dir", str(root / "mirrored"), "--data-dir", str(root / "data"))
+    result = train_smoke(root / "mirrored", root / "data", *STEPS, "train.distribute=mirrored",
+                         "train.logical_cpus=2")
     assert result.returncode == 0, result.stderr
     assert "mirrored, 2 replicas" in result.stdout
     assert "identical dropout masks" not in result.stdout  # Dropout is off here.
@@ -67,20 +72,16 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     outright)."""
     rows = {}
     for name, cpus in (("none", 0), ("mirrored", 2)):
-        result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
-                             "--set", "model.name=fast", "--set", f"train.distribute={name}",
-                             "--set", f"train.logical_cpus={cpus}", "--run-dir",
-                             str(tmp_path / name), "--data-dir", str(tmp_path / "data"))
+        result = train_smoke(tmp_path / name, tmp_path / "data", *STEPS, "model.name=fast",
+                             f"train.distribute={name}", f"train.logical_cpus={cpus}")
         assert result.returncode == 0, result.stderr
         rows[name] = read_rows(tmp_path / name)
     assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-3)
 
 
 def test_mirrored_with_dropout_says_it_is_not_equivalent(tmp_path):
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", "--set",
-                         "train.steps=2", "--set", "train.distribute=mirrored", "--set",
-                         "train.logical_cpus=2", "--run-dir", str(tmp_path / "run"),
-                         "--data-dir", str(tmp_path / "data"))
+    result = train_smoke(tmp_path / "run", tmp_path / "data", "train.steps=2",
+                         "train.distribute=mirrored", "train.logical_cpus=2")
     assert result.returncode == 0, result.stderr
     assert "note: the 2 replicas draw identical dropout masks" in result.stdout
 
@@ -103,8 +104,9 @@ def test_two_local_workers_match_one_device(single_device):
         environment = dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
-            [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress", *STEPS,
-             "--set", "train.distribute=multi_worker", "--run-dir", str(root / "cluster"),
+            [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress",
+             *[part for setting in (*STEPS, "train.distribute=multi_worker")
+               for part in ("--set", setting)], "--run-dir", str(root / "cluster"),
              "--data-dir", str(root / "data")],
             cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True))
@@ -138,9 +140,7 @@ def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, setti
     monkeypatch.delenv("TF_CONFIG", raising=False)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    overrides = [part for setting in settings for part in ("--set", setting)]
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *overrides,
-                         "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data"))
+    result = train_smoke(tmp_path / "run", tmp_path / "data", *settings)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "data").exists()  # Failed before generating any captchas.

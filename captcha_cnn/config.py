@@ -33,7 +33,7 @@ DISTRIBUTE_NAMES = ("none", "mirrored", "multi_worker")
 SCHEDULES = ("constant", "cosine")
 
 # How many times each model halves the image: a side below 2 ** poolings leaves nothing to pool.
-POOLINGS = {"classic": 3, "fast": 4, "peer": 5}
+POOLINGS = {"classic": 3, "fast": 5, "peer": 5}  # fast: its input pooling, then 4
 
 
 class ConfigError(UserError):
@@ -174,8 +174,8 @@ def validate(config: dict, source: str) -> None:
     for side in ("width", "height"):
         if data[side] < 2**poolings:
             raise ConfigError(f"{source}: data.{side}: {data[side]} is too small for the "
-                              f"{config['model']['name']} model's {poolings} 2x2 poolings "
-                              f"(minimum {2**poolings})")
+                              f"{config['model']['name']} model, which halves the image "
+                              f"{poolings} times (minimum {2**poolings})")
     for key in ("train_size", "test_size"):
         if data[key] < 1:
             raise ConfigError(f"{source}: data.{key}: must be at least 1, got {data[key]}")

@@ -68,7 +68,8 @@ def test_an_integer_is_accepted_where_a_number_is_expected():
     ("model:\n  name: resnet\n",
      r"model.name: unknown value 'resnet' \(allowed: classic, fast, peer\)"),
     ("model:\n  name: peer\ndata:\n  height: 16\n",
-     r"data.height: 16 is too small for the peer model's 5 2x2 poolings \(minimum 32\)"),
+     r"data.height: 16 is too small for the peer model, which halves the image 5 times "
+     r"\(minimum 32\)"),
     ("model:\n  name: fast\n  init: tutorial\n", r"model.init: 'tutorial' is the classic model's"),
     ("train:\n  schedule: onecycle\n", r"train.schedule: unknown value 'onecycle' \(allowed: "
                                       r"constant, cosine\)"),

@@ -74,10 +74,12 @@ def test_classic_model_has_the_tutorial_shape(smoke_config):
 def test_fast_and_peer_models_have_their_documented_shapes(smoke_config):
     full = ("data.width=160", "data.height=60")
     fast = build_model(smoke_config("model.name=fast", *full))
-    # 4 poolings: 60x160 -> 3x10; conv 288 + 18,432 + 73,728 + 147,456 (no biases); batch norm 4
-    # numbers per channel (scale, offset, moving mean and variance); logits 3 * 10 * 128 * 40 + 40.
-    assert fast.get_layer("flatten").output.shape[-1] == 3 * 10 * 128
-    assert fast.count_params() == 394_952
+    # Input pooling, then 4 poolings: 60x160 -> 30x80 -> 1x5; conv 288 + 18,432 + 73,728 +
+    # 147,456 (no biases); batch norm 4 numbers per channel (scale, offset, moving mean and
+    # variance); logits 1 * 5 * 128 * 40 + 40.
+    assert fast.get_layer("downsample").output.shape[1:3] == (30, 80)
+    assert fast.get_layer("flatten").output.shape[-1] == 1 * 5 * 128
+    assert fast.count_params() == 266_952
     peer = build_model(smoke_config("model.name=peer", *full))
     # 5 poolings: 60x160 -> 1x5, 256 filters; ten conv-BN-ReLU layers, the convs with biases.
     assert peer.get_layer("flatten").output.shape[-1] == 1 * 5 * 256

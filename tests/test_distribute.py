@@ -72,7 +72,7 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     outright)."""
     rows = {}
     for name, cpus in (("none", 0), ("mirrored", 2)):
-        result = train_smoke(tmp_path / name, tmp_path / "data", *STEPS, "model.name=fast",
+        result = train_smoke(tmp_path / name, tmp_path / "data", *STEPS, "model.name=fast", "data.height=32",
                              f"train.distribute={name}", f"train.logical_cpus={cpus}")
         assert result.returncode == 0, result.stderr
         rows[name] = read_rows(tmp_path / name)

@@ -54,7 +54,7 @@ def test_time_limit_stops_a_run_that_resumes_only_when_given_more_time(
 
 def test_resumed_fast_recipe_matches_uninterrupted(smoke_config, shared_data_dir, tmp_path):
     """Batch-norm statistics, AMSGrad's extra moments and the schedule's position come back."""
-    config = smoke_config("model.name=fast", "train.amsgrad=true", "train.schedule=cosine",
+    config = smoke_config("model.name=fast", "data.height=32", "train.amsgrad=true", "train.schedule=cosine",
                           "train.warmup_steps=2", "train.steps=9")
     train(config, "full", tmp_path / "full", data_dir=shared_data_dir, progress=False)
     run = RunDir(tmp_path / "cut")

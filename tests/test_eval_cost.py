@@ -1,0 +1,64 @@
+"""What evaluation and logging cost a run, and what keeps that cost down: the evaluation's share
+of the run is recorded, and the TensorBoard prediction grid is drawn only at checkpoints."""
+
+import json
+
+import pytest
+
+from captcha_cnn.config import load_config
+from captcha_cnn.runlog import RunDir
+from captcha_cnn.training import train
+
+
+@pytest.fixture(scope="module")
+def run_every_step(tmp_path_factory, shared_data_dir):
+    config, _ = load_config("smoke.yaml", ["train.steps=5", "train.eval_every=1",
+                                           "train.checkpoint_every=3"])
+    run = RunDir(tmp_path_factory.mktemp("eval_cost") / "run")
+    summary = train(config, "eval_cost", run.path, data_dir=shared_data_dir, progress=False)
+    return run, summary
+
+
+def test_summary_records_the_share_of_time_spent_evaluating(run_every_step):
+    run, summary = run_every_step
+    rows = run.read_metrics()
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5]
+    assert all(row["eval_s"] > 0 for row in rows)
+    # Every evaluation but the last one falls inside elapsed_s.
+    expected = sum(row["eval_s"] for row in rows) / (summary["elapsed_s"] + rows[-1]["eval_s"])
+    assert summary["eval_share"] == pytest.approx(expected, abs=2e-3)  # elapsed_s is rounded.
+    assert 0 < summary["eval_share"] < 1
+    assert json.loads(run.summary.read_text())["eval_share"] == summary["eval_share"]
+
+
+def test_prediction_grid_is_drawn_only_at_checkpoints_and_the_end(run_every_step):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = run_every_step
+    events = EventAccumulator(str(run.tensorboard))
+    events.Reload()
+    assert [event.step for event in events.Tensors("test_char_acc")] == [1, 2, 3, 4, 5]
+    assert [event.step for event in events.Tensors("eval_s")] == [1, 2, 3, 4, 5]
+    assert [event.step for event in events.Tensors("held_out_predictions")] == [3, 5]
+
+
+def test_repeated_evaluations_of_one_model_agree(run_every_step, smoke_config, shared_data_dir):
+    """The evaluation batches are built once and cached: measuring twice gives the same numbers,
+    and the same as a pipeline built afresh."""
+    import keras
+
+    from captcha_cnn import captchas
+    from captcha_cnn.evaluator import Evaluator
+
+    run, _ = run_every_step
+    config = smoke_config()
+    sets = [captchas.load_or_generate(captchas.DatasetSpec.from_config(config, split),
+                                      shared_data_dir, progress=False)
+            for split in ("train", "test")]
+    model = keras.models.load_model(run.model)
+    evaluator = Evaluator(model, config, RunDir(run.path.parent / "again"), *sets)
+    first = evaluator.measure(evaluator._test_batches, len(sets[1][0]))
+    assert evaluator.measure(evaluator._test_batches, len(sets[1][0])) == first
+    fresh = Evaluator(model, config, RunDir(run.path.parent / "fresh"), *sets)
+    assert fresh.measure(fresh._test_batches, len(sets[1][0])) == pytest.approx(first)
+    assert first[0] == pytest.approx(run.read_metrics()[-1]["test_loss"], rel=1e-5)

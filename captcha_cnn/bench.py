@@ -7,7 +7,8 @@ Writes DIR/results.json and DIR/RESULTS.md (default DIR: benchmarks/):
   same model, loss and batch, timed in alternating windows so both see the same machine load;
 - the model's training FLOPs per image, counted from the layer shapes, and the fraction of a
   float32 matrix-multiply peak measured in the same run;
-- captcha generation, one process and all cores, and the time to load a cached set.
+- where the training step's time goes: each layer alone, the optimizer update, the input pipeline;
+- captcha generation, one process and all cores, and the time to load a cached set;
 - time to 98% whole-captcha held-out accuracy of the fast recipe (configs/fast.yaml, median over
   --repeats seeds) and of the peer recipe (configs/peer.yaml, stopped after 30 minutes), each
   from a cold start with the dataset cached, in the same run. The time runs until the end of the
@@ -34,23 +35,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # "spawn", which imports this module again in each worker, and TensorFlow would cost seconds there.
 from captcha_cnn import captchas  # noqa: E402
 from captcha_cnn.config import load_config  # noqa: E402
+from captcha_cnn.profiling import profile_rows, step_profile  # noqa: E402
 from captcha_cnn.runlog import cpu_name, package_versions, write_atomically  # noqa: E402
 
 
 def training_flops_per_image(model) -> float:
     """Forward multiply-adds of the conv and dense layers, x2 for FLOPs, x3 for forward + backward
     (the backward pass costs about twice the forward: gradients for inputs and for weights)."""
-    import keras
+    from captcha_cnn.profiling import layer_flops
 
-    multiply_adds = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, height, width, filters = layer.output.shape
-            kernel_h, kernel_w = layer.kernel_size
-            multiply_adds += height * width * filters * kernel_h * kernel_w * layer.input.shape[-1]
-        elif isinstance(layer, keras.layers.Dense):
-            multiply_adds += layer.input.shape[-1] * layer.units
-    return 2.0 * 3.0 * multiply_adds
+    return sum(layer_flops(layer) for layer in model.layers)
 
 
 def matmul_peak_gflops(size: int, windows: int) -> float:
@@ -147,6 +141,45 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
             "train_flops_per_image": training_flops_per_image(ours_model)}
 
 
+def fast_model_throughput(images, indices, quick: bool, steps_per_window: int,
+                          windows: int) -> dict:
+    """Images/s of the fast recipe's step, with its input pooling and without (the same CNN on
+    the full image), in alternating windows, on `images` (their size, fast.yaml's settings)."""
+    import keras
+
+    from captcha_cnn.data import training_batches
+    from captcha_cnn.labels import LabelCodec
+    from captcha_cnn.model import build_fast
+    from captcha_cnn.steps import make_train_step
+
+    config, _ = load_config("fast.yaml", QUICK_RECIPE if quick else [])
+    data, train = config["data"], config["train"]
+    codec = LabelCodec.from_config(config)
+    windows_of = {}
+    for downsample in (True, False):
+        keras.utils.set_random_seed(0)
+        model = build_fast(*images.shape[1:3], codec.width,
+                           config["model"]["dropout"], downsample=downsample)
+        optimizer = keras.optimizers.Adam(train["learning_rate"])
+        optimizer.build(model.trainable_variables)
+        step = make_train_step(model, optimizer, config["loss"]["name"], config["loss"]["layout"],
+                               data["length"])
+        batches = iter(training_batches(images, indices, codec, train["batch_size"], seed=0))
+        step(*next(batches)).numpy()  # Tracing.
+        windows_of[downsample] = (step, batches, [])
+    for _ in range(windows):
+        for step, batches, rates in windows_of.values():
+            started = time.perf_counter()
+            for _ in range(steps_per_window):
+                step(*next(batches)).numpy()
+            rates.append(train["batch_size"] * steps_per_window / (time.perf_counter() - started))
+    pooled, full = windows_of[True][2], windows_of[False][2]
+    return {"fast_images_per_s": statistics.median(pooled),
+            "fast_full_resolution_images_per_s": statistics.median(full),
+            "fast_input_pooling_speedup": statistics.median(
+                p / f for p, f in zip(pooled, full, strict=True))}
+
+
 def generation_speed(config: dict, size: int) -> dict:
     spec = captchas.DatasetSpec.from_config(config, "train")
     spec = captchas.DatasetSpec(**{**spec.__dict__, "size": size, "seed": 12345})
@@ -241,7 +274,7 @@ def run(quick: bool, out: Path, repeats: int = 3, data_dir: Path | None = None) 
 
     config, _ = load_config("correct.yaml")
     if quick:
-        config["data"].update(width=64, height=24)
+        config["data"].update(width=64, height=32)  # The fast model needs sides of 32 or more.
         config["model"]["dense_units"] = 64
     train_size = 512 if quick else 4096
     spec = captchas.DatasetSpec(**{**captchas.DatasetSpec.from_config(config, "train").__dict__,
@@ -259,6 +292,12 @@ def run(quick: bool, out: Path, repeats: int = 3, data_dir: Path | None = None) 
     results["train_gflops"] = results["train_images_per_s"] * results["train_flops_per_image"] / 1e9
     results["matmul_peak_gflops"] = matmul_peak_gflops(1024 if quick else 4096, 3 if quick else 7)
     results["fraction_of_matmul_peak"] = results["train_gflops"] / results["matmul_peak_gflops"]
+    results["step_profile"] = step_profile(
+        config, images, indices, step_ms=1000 * results["batch_size"] / results["train_images_per_s"],
+        calls=2 if quick else 10, windows=2 if quick else 5)
+    results.update(fast_model_throughput(images, indices, quick,
+                                         steps_per_window=3 if quick else 20,
+                                         windows=2 if quick else 5))
     results.update(generation_speed(config, 64 if quick else 1000))
     if quick:  # A private cache: the tiny recipe sets must not land in data/.
         with tempfile.TemporaryDirectory() as folder:
@@ -292,12 +331,21 @@ def markdown(r: dict) -> str:
         f"| achieved training compute | {r['train_gflops']:.0f} GFLOP/s |",
         f"| float32 matmul peak, same run | {r['matmul_peak_gflops']:.0f} GFLOP/s |",
         f"| fraction of matmul peak | {r['fraction_of_matmul_peak']:.0%} |",
+        f"| training, fast recipe's step (fast.yaml: 2x2 input pooling, batch 64) | "
+        f"{r['fast_images_per_s']:.0f} images/s |",
+        f"| training, the same CNN on the full-size image | "
+        f"{r['fast_full_resolution_images_per_s']:.0f} images/s (input pooling: "
+        f"{r['fast_input_pooling_speedup']:.1f}x) |",
         f"| captcha generation, 1 process | {r['gen_single_per_s']:.0f} /s |",
         f"| captcha generation, {r['gen_workers']} processes | {r['gen_parallel_per_s']:.0f} /s "
         f"({r['gen_parallel_vs_single']:.2f}x) |",
         f"| loading {r['cache_load_images']} cached captchas (with checksum) | "
         f"{r['cache_load_s']:.3f} s |",
-        *recipe_rows(r), ""])
+        *recipe_rows(r), "",
+        f"## Where the classic model's training step goes (batch {r['batch_size']})", "",
+        "Each piece timed alone (captcha_cnn/profiling.py); GFLOP/s for the conv and dense "
+        "layers.", "",
+        *profile_rows(r["step_profile"]), ""])
 
 
 def recipe_rows(r: dict) -> list[str]:

@@ -54,16 +54,17 @@ def _conv_bn_relu(x, filters: int, name: str, use_bias: bool = False):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_fast(height: int, width: int, outputs: int, dropout: float = 0.25, **_) -> keras.Model:
+def build_fast(height: int, width: int, outputs: int, dropout: float = 0.25,
+               downsample: bool = True, **_) -> keras.Model:
     """A small modern CNN for the `fast` recipe: 2x2 average pooling of the input, 4 x
     [conv-BN-ReLU -> max pool 2x2] (32, 64, 128, 128 filters), dropout, then a dense layer of raw
     logits. Batch norm lets it train at rates that would throw the classic model off its
-    plateau."""
+    plateau. `downsample=False` drops the input pooling (the benchmark times the difference)."""
     images = keras.Input(shape=(height, width, 1), name="image")
-    # Halving the resolution first made the step 4.6x faster on a 2-core CPU (0.21 -> 0.046 s at
-    # batch 64, docs/fast.md): a full-size first block dominated the step. 80x30 still shows
-    # every character.
-    x = layers.AveragePooling2D(2, name="downsample")(images)
+    # Halving the resolution first made the step several times faster on a 2-core CPU (measured
+    # by the benchmark): a full-size first block dominated the step. 80x30 still shows every
+    # character.
+    x = layers.AveragePooling2D(2, name="downsample")(images) if downsample else images
     for block, filters in enumerate((32, 64, 128, 128)):
         x = _conv_bn_relu(x, filters, f"block{block + 1}")
         x = layers.MaxPooling2D(2, name=f"pool{block + 1}")(x)

@@ -230,7 +230,7 @@ def time_to_target(config_name: str, overrides: list[str], data_dir: Path | None
                                   if first else None),
             "steps_to_target": first["step"] if first else None,
             "seconds_run": summary["setup_s"] + summary["elapsed_s"], "steps_run": summary["steps"],
-            "stop_reason": summary["stop_reason"],
+            "stop_reason": summary["stop_reason"], "eval_share": summary["eval_share"],
             "final_whole_acc": rows[-1]["test_whole_acc"],
             "best_whole_acc": summary["best_test_whole_acc"]}
 
@@ -351,9 +351,11 @@ def markdown(r: dict) -> str:
 def recipe_rows(r: dict) -> list[str]:
     def seconds(run):
         if run["reached"]:
-            return f"{run['seconds_to_target']:.0f} s, {run['steps_to_target']} steps"
+            return (f"{run['seconds_to_target']:.0f} s, {run['steps_to_target']} steps "
+                    f"(evaluation {run['eval_share']:.1%} of the run)")
         return (f"not reached: {run['final_whole_acc']:.1%} after {run['seconds_run']:.0f} s, "
-                f"{run['steps_run']} steps ({run['stop_reason']})")
+                f"{run['steps_run']} steps ({run['stop_reason']}; evaluation "
+                f"{run['eval_share']:.1%} of the run)")
 
     rows = [f"| time to 98% whole-captcha held-out accuracy, fast.yaml, run {i + 1} | "
             f"{seconds(run)} |" for i, run in enumerate(r["fast_runs"])]

@@ -6,9 +6,11 @@ from conftest import run_command
 
 POSITIVE = ("train_images_per_s", "keras_fit_images_per_s", "train_bf16_images_per_s",
             "train_gflops", "matmul_peak_gflops", "gen_single_per_s", "gen_parallel_per_s",
-            "cache_load_s", "train_flops_per_image")
+            "cache_load_s", "train_flops_per_image", "fast_images_per_s",
+            "fast_full_resolution_images_per_s", "fast_input_pooling_speedup")
 RECIPE_KEYS = ("config", "target_whole_acc", "reached", "seconds_to_target", "steps_to_target",
-               "seconds_run", "steps_run", "stop_reason", "final_whole_acc", "best_whole_acc")
+               "seconds_run", "steps_run", "stop_reason", "eval_share", "final_whole_acc",
+               "best_whole_acc")
 
 
 def test_quick_benchmark_writes_consistent_results(tmp_path):
@@ -35,7 +37,19 @@ def test_quick_benchmark_writes_consistent_results(tmp_path):
     ratio = results["train_images_per_s"] / results["keras_fit_images_per_s"]
     assert 0.2 < ratio < 5 and 0.2 < results["train_vs_keras_fit"] < 5
     assert 0 < results["fraction_of_matmul_peak"] < 2
+    profile = results["step_profile"]
+    assert [row["layer"] for row in profile["layers"]] == [
+        "conv1", "pool1", "dropout1", "conv2", "pool2", "dropout2", "conv3", "pool3", "dropout3",
+        "flatten", "dense", "dropout_dense", "logits"]
+    assert all(row["ms"] > 0 for row in profile["layers"])
+    # FLOP rates only for the layers that multiply: conv and dense.
+    assert [row["layer"] for row in profile["layers"] if row["gflops_per_s"]] == [
+        "conv1", "conv2", "conv3", "dense", "logits"]
+    assert profile["layers_ms"] == sum(row["ms"] for row in profile["layers"])
+    assert profile["optimizer_update_ms"] > 0 and profile["input_pipeline_ms"] > 0
+    assert profile["step_ms"] == 1000 * results["batch_size"] / results["train_images_per_s"]
     table = (tmp_path / "RESULTS.md").read_text()
+    assert "| conv1 (Conv2D, out 32x64x32) |" in table and "| the whole step, measured |" in table
     assert "| ours / Keras fit" in table
     assert "| time to 98%, peer.yaml (ypwhs/captcha_break's CNN) | not reached" in table
 
@@ -45,6 +59,7 @@ def recipe_run(reached, seconds, steps, run_seconds):
             "seconds_to_target": seconds if reached else None,
             "steps_to_target": steps if reached else None, "seconds_run": run_seconds,
             "steps_run": steps, "stop_reason": "target" if reached else "time_limit",
+            "eval_share": 0.04,
             "final_whole_acc": 0.985 if reached else 0.9, "best_whole_acc": 0.985}
 
 
@@ -62,8 +77,27 @@ def test_time_to_98_is_a_median_and_a_ratio_or_a_lower_bound():
     assert stopped["peer_vs_fast"] == 15.0 and stopped["peer_vs_fast_is_lower_bound"]
     rows = recipe_rows(stopped)
     assert "| peer / fast (median of the fast runs) | at least 15.0x |" in rows
-    assert any("not reached: 90.0% after 1800 s, 9000 steps (time_limit)" in row for row in rows)
+    assert any("not reached: 90.0% after 1800 s, 9000 steps (time_limit; evaluation 4.0% of the "
+               "run)" in row for row in rows)
 
     one_missed = compare_recipes([*fast[:2], recipe_run(False, None, 3000, 400.0)],
                                  recipe_run(True, 600.0, 3000, 610.0))
     assert one_missed["fast_reached_98"] is False and one_missed["peer_vs_fast"] is None
+
+
+def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
+    """The classic model at 160x60: forward multiply-adds per image, x2 (FLOPs) x3 (backward)."""
+    from captcha_cnn.bench import training_flops_per_image
+    from captcha_cnn.model import build_model
+    from captcha_cnn.profiling import layer_flops
+
+    model = build_model(smoke_config("data.width=160", "data.height=60", "model.dense_units=1024"))
+    conv1 = 60 * 160 * 32 * 3 * 3 * 1
+    conv2 = 30 * 80 * 64 * 3 * 3 * 32
+    conv3 = 15 * 40 * 64 * 3 * 3 * 64
+    dense = 8 * 20 * 64 * 1024
+    logits = 1024 * 40
+    assert layer_flops(model.get_layer("conv1")) == 6 * conv1
+    assert layer_flops(model.get_layer("pool1")) == 0
+    assert training_flops_per_image(model) == 6 * (conv1 + conv2 + conv3 + dense + logits)
+    assert training_flops_per_image(model) == 477_880_320

@@ -5,7 +5,7 @@ from captcha_cnn.data import evaluation_batches, to_model_inputs, training_batch
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.levels import chance_levels
 from captcha_cnn.metrics import per_char_accuracy, whole_accuracy
-from captcha_cnn.model import build_model
+from captcha_cnn.model import build_fast, build_model
 
 CODEC = LabelCodec("0123456789", 4)
 
@@ -80,6 +80,10 @@ def test_fast_and_peer_models_have_their_documented_shapes(smoke_config):
     assert fast.get_layer("downsample").output.shape[1:3] == (30, 80)
     assert fast.get_layer("flatten").output.shape[-1] == 1 * 5 * 128
     assert fast.count_params() == 266_952
+    # Without its input pooling (the benchmark's comparison): 60x160 -> 3x10 after 4 poolings.
+    full_size = build_fast(60, 160, 40, downsample=False)
+    assert full_size.get_layer("flatten").output.shape[-1] == 3 * 10 * 128
+    assert full_size.count_params() == 394_952
     peer = build_model(smoke_config("model.name=peer", *full))
     # 5 poolings: 60x160 -> 1x5, 256 filters; ten conv-BN-ReLU layers, the convs with biases.
     assert peer.get_layer("flatten").output.shape[-1] == 1 * 5 * 256

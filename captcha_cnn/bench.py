@@ -62,6 +62,32 @@ def matmul_peak_gflops(size: int, windows: int) -> float:
     return 2.0 * size**3 / statistics.median(times) / 1e9
 
 
+def _timed_step(model, config: dict, images, indices, seed: int):
+    """This project's compiled training step for `model` (Adam at the config's rate) and an
+    endless stream of its training batches."""
+    import keras
+
+    from captcha_cnn.data import training_batches
+    from captcha_cnn.labels import LabelCodec
+    from captcha_cnn.steps import make_train_step
+
+    optimizer = keras.optimizers.Adam(config["train"]["learning_rate"])
+    optimizer.build(model.trainable_variables)
+    step = make_train_step(model, optimizer, config["loss"]["name"], config["loss"]["layout"],
+                           config["data"]["length"])
+    batches = iter(training_batches(images, indices, LabelCodec.from_config(config),
+                                    config["train"]["batch_size"], seed=seed))
+    return step, batches
+
+
+def _images_per_s(step, batches, batch_size: int, steps: int) -> float:
+    """One timed window of `steps` steps; the loop reads the signals every step, as ours does."""
+    started = time.perf_counter()
+    for _ in range(steps):
+        step(*next(batches)).numpy()
+    return batch_size * steps / (time.perf_counter() - started)
+
+
 def training_throughput(config: dict, images, indices, steps_per_window: int,
                         windows: int) -> dict:
     """Images/s of our step and of Keras fit, alternating windows; medians and the ratio."""
@@ -71,33 +97,25 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
     from captcha_cnn.labels import LabelCodec
     from captcha_cnn.losses import per_example_loss
     from captcha_cnn.model import build_model
-    from captcha_cnn.steps import make_train_step
 
-    codec = LabelCodec.from_config(config)
     batch = config["train"]["batch_size"]
     length = config["data"]["length"]
     loss_name, layout = config["loss"]["name"], config["loss"]["layout"]
 
     keras.utils.set_random_seed(0)
     ours_model = build_model(config)
-    ours_optimizer = keras.optimizers.Adam(config["train"]["learning_rate"])
-    ours_optimizer.build(ours_model.trainable_variables)
-    ours_step = make_train_step(ours_model, ours_optimizer, loss_name, layout, length)
-    ours_batches = iter(training_batches(images, indices, codec, batch, seed=0))
+    ours_step, ours_batches = _timed_step(ours_model, config, images, indices, seed=0)
 
     # The same step under mixed bfloat16 (float32 logits and loss), for the precision option.
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     bf16_model = build_model(config)
     keras.mixed_precision.set_global_policy("float32")
-    bf16_optimizer = keras.optimizers.Adam(config["train"]["learning_rate"])
-    bf16_optimizer.build(bf16_model.trainable_variables)
-    bf16_step = make_train_step(bf16_model, bf16_optimizer, loss_name, layout, length)
-    bf16_batches = iter(training_batches(images, indices, codec, batch, seed=2))
+    bf16_step, bf16_batches = _timed_step(bf16_model, config, images, indices, seed=2)
 
     fit_model = build_model(config)
     fit_model.compile(optimizer=keras.optimizers.Adam(config["train"]["learning_rate"]),
                       loss=lambda y, o: per_example_loss(loss_name, layout, y, o, length))
-    fit_batches = training_batches(images, indices, codec, batch, seed=1)
+    fit_batches = training_batches(images, indices, LabelCodec.from_config(config), batch, seed=1)
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -108,29 +126,23 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
 
     timer = EpochTimer()
 
-    def step_window(step, batches):
-        started = time.perf_counter()
-        for _ in range(steps_per_window):
-            step(*next(batches)).numpy()  # Our loop reads the signals every step.
-        return time.perf_counter() - started
-
     def ours_window():
-        return step_window(ours_step, ours_batches)
+        return _images_per_s(ours_step, ours_batches, batch, steps_per_window)
 
     def bf16_window():
-        return step_window(bf16_step, bf16_batches)
+        return _images_per_s(bf16_step, bf16_batches, batch, steps_per_window)
 
     def fit_window():
         fit_model.fit(fit_batches, steps_per_epoch=steps_per_window, epochs=1, verbose=0,
                       callbacks=[timer])
-        return timer.seconds
+        return batch * steps_per_window / timer.seconds
 
     ours_window(), fit_window(), bf16_window()  # Warm-up: tracing and first allocations.
     ours, fit, bf16 = [], [], []
     for _ in range(windows):
-        ours.append(batch * steps_per_window / ours_window())
-        fit.append(batch * steps_per_window / fit_window())
-        bf16.append(batch * steps_per_window / bf16_window())
+        ours.append(ours_window())
+        fit.append(fit_window())
+        bf16.append(bf16_window())
     return {"train_images_per_s": statistics.median(ours),
             "keras_fit_images_per_s": statistics.median(fit),
             "train_vs_keras_fit": statistics.median(o / f for o, f in zip(ours, fit, strict=True)),
@@ -147,33 +159,23 @@ def fast_model_throughput(images, indices, quick: bool, steps_per_window: int,
     the full image), in alternating windows, on `images` (their size, fast.yaml's settings)."""
     import keras
 
-    from captcha_cnn.data import training_batches
     from captcha_cnn.labels import LabelCodec
     from captcha_cnn.model import build_fast
-    from captcha_cnn.steps import make_train_step
 
     config, _ = load_config("fast.yaml", QUICK_RECIPE if quick else [])
-    data, train = config["data"], config["train"]
-    codec = LabelCodec.from_config(config)
-    windows_of = {}
+    batch = config["train"]["batch_size"]
+    outputs = LabelCodec.from_config(config).width
+    timed = {}
     for downsample in (True, False):
         keras.utils.set_random_seed(0)
-        model = build_fast(*images.shape[1:3], codec.width,
-                           config["model"]["dropout"], downsample=downsample)
-        optimizer = keras.optimizers.Adam(train["learning_rate"])
-        optimizer.build(model.trainable_variables)
-        step = make_train_step(model, optimizer, config["loss"]["name"], config["loss"]["layout"],
-                               data["length"])
-        batches = iter(training_batches(images, indices, codec, train["batch_size"], seed=0))
-        step(*next(batches)).numpy()  # Tracing.
-        windows_of[downsample] = (step, batches, [])
+        model = build_fast(*images.shape[1:3], outputs, config["model"]["dropout"],
+                           downsample=downsample)
+        timed[downsample] = _timed_step(model, config, images, indices, seed=0)
+        _images_per_s(*timed[downsample], batch, 1)  # Tracing.
+    pooled, full = [], []
     for _ in range(windows):
-        for step, batches, rates in windows_of.values():
-            started = time.perf_counter()
-            for _ in range(steps_per_window):
-                step(*next(batches)).numpy()
-            rates.append(train["batch_size"] * steps_per_window / (time.perf_counter() - started))
-    pooled, full = windows_of[True][2], windows_of[False][2]
+        pooled.append(_images_per_s(*timed[True], batch, steps_per_window))
+        full.append(_images_per_s(*timed[False], batch, steps_per_window))
     return {"fast_images_per_s": statistics.median(pooled),
             "fast_full_resolution_images_per_s": statistics.median(full),
             "fast_input_pooling_speedup": statistics.median(

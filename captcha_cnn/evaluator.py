@@ -30,14 +30,14 @@ class Evaluator:
         self.model, self.config, self.run = model, config, run
         self.codec = LabelCodec.from_config(config)
         self.test_set = test_set
-        size = min(TRAIN_EVAL_SIZE, len(train_set[0]))
-        self.train_slice = (train_set[0][:size], train_set[1][:size])
         # Converted to model inputs once and kept in memory: rebuilding the input pipeline at
         # every evaluation cost time for nothing.
         batch_size = config["train"]["eval_batch_size"]
         self._test_batches = evaluation_batches(*test_set, self.codec, batch_size).cache()
-        self._train_slice_batches = evaluation_batches(*self.train_slice, self.codec,
-                                                       batch_size).cache()
+        self._train_slice_size = min(TRAIN_EVAL_SIZE, len(train_set[0]))
+        self._train_slice_batches = evaluation_batches(
+            train_set[0][:self._train_slice_size], train_set[1][:self._train_slice_size],
+            self.codec, batch_size).cache()
         self.eval_step = make_eval_step(model, config["loss"]["name"], config["loss"]["layout"],
                                         config["data"]["length"])
         self.writer = tf.summary.create_file_writer(str(run.tensorboard))
@@ -61,7 +61,7 @@ class Evaluator:
         started = time.perf_counter()
         test_loss, test_char, test_whole = self.measure(self._test_batches, len(self.test_set[0]))
         _, train_char, train_whole = self.measure(self._train_slice_batches,
-                                                  len(self.train_slice[0]))
+                                                  self._train_slice_size)
         row = {"step": step, **training_means,
                "train_eval_char_acc": train_char, "train_eval_whole_acc": train_whole,
                "test_loss": test_loss, "test_char_acc": test_char, "test_whole_acc": test_whole,

@@ -14,6 +14,7 @@ from captcha_cnn.labels import LabelCodec
 from captcha_cnn.plots import prediction_grid
 from captcha_cnn.runlog import RunDir
 from captcha_cnn.steps import make_eval_step
+from captcha_cnn.units import UnitProbe
 
 # Training accuracy without dropout is measured on this many fixed training images, so the
 # curves show whether the held-out accuracy tracks the training accuracy (overfitting shows).
@@ -38,6 +39,10 @@ class Evaluator:
         self._train_slice_batches = evaluation_batches(
             train_set[0][:self._train_slice_size], train_set[1][:self._train_slice_size],
             self.codec, batch_size).cache()
+        # Dead units are counted on the first held-out batch: "dead" means silent for every one
+        # of these images (docs/why-it-stalls.md).
+        self._unit_probe = UnitProbe(model)
+        self._probe_images = next(iter(self._test_batches))[0]
         self.eval_step = make_eval_step(model, config["loss"]["name"], config["loss"]["layout"],
                                         config["data"]["length"])
         self.writer = tf.summary.create_file_writer(str(run.tensorboard))
@@ -65,6 +70,7 @@ class Evaluator:
         row = {"step": step, **training_means,
                "train_eval_char_acc": train_char, "train_eval_whole_acc": train_whole,
                "test_loss": test_loss, "test_char_acc": test_char, "test_whole_acc": test_whole,
+               **self._unit_probe.measure(self._probe_images),
                "elapsed_s": round(elapsed_s, 2)}
         with self.writer.as_default(step=step):
             for name, value in row.items():

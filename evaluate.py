@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from captcha_cnn.cli import run_cli
+from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.config import REPO_ROOT
 from captcha_cnn.errors import UserError
 
@@ -44,9 +44,14 @@ def main(argv=None) -> None:
                         help="where the reproduction's runs go (default: runs/reproduce)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="captcha cache for --sweep and --reproduce (default: data/)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's own start-up messages")
     args = parser.parse_args(argv)
+    if args.verbose:
+        make_verbose()
 
     if args.reproduce is not None:
+        import_tensorflow_quietly(say_device=not args.publish_only)
         from captcha_cnn.reproduce import reproduce
 
         seeds = None
@@ -61,6 +66,7 @@ def main(argv=None) -> None:
         return
 
     if args.sweep is not None:
+        import_tensorflow_quietly()
         from captcha_cnn.sweep import report
 
         out = report(args.sweep, args.sweep_runs, args.out or REPO_ROOT / "docs" / "sweep",
@@ -73,6 +79,7 @@ def main(argv=None) -> None:
     if args.image is not None:
         if len(args.runs) != 1:
             raise UserError("--image reads with one run: give exactly one RUN_DIR")
+        import_tensorflow_quietly(say_device=False)
         from captcha_cnn.evaluation import read_image
 
         text, probabilities = read_image(args.runs[0], args.image)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from captcha_cnn.cli import run_cli
+from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.config import load_config
 from captcha_cnn.errors import UserError
 
@@ -30,7 +30,11 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where generated captcha sets are cached (default: data/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's own start-up messages")
     args = parser.parse_args(argv)
+    if args.verbose:
+        make_verbose()
 
     config_name = args.config
     experiment = None
@@ -43,7 +47,8 @@ def main(argv=None) -> None:
         experiment = args.run_dir.name
     config, name = load_config(config_name, args.overrides)
 
-    from captcha_cnn.training import train  # TensorFlow loads only once the config is valid.
+    import_tensorflow_quietly()  # Only once the config is valid: a bad one fails in a second.
+    from captcha_cnn.training import train
 
     train(config, experiment or name, run_dir=args.run_dir, resume=args.resume,
           data_dir=args.data_dir, progress=not args.no_progress)

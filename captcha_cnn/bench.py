@@ -35,8 +35,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # "spawn", which imports this module again in each worker, and TensorFlow would cost seconds there.
 from captcha_cnn import captchas  # noqa: E402
 from captcha_cnn.config import load_config  # noqa: E402
+from captcha_cnn.machine import cpu_extensions, cpu_name, package_versions  # noqa: E402
 from captcha_cnn.profiling import profile_rows, step_profile  # noqa: E402
-from captcha_cnn.runlog import cpu_name, package_versions, write_atomically  # noqa: E402
+from captcha_cnn.runlog import write_atomically  # noqa: E402
 
 
 def training_flops_per_image(model) -> float:
@@ -284,7 +285,8 @@ def run(quick: bool, out: Path, repeats: int = 3, data_dir: Path | None = None) 
     images, indices = captchas.generate(spec, progress=False)
     started = time.perf_counter()
     results = {"date": date.today().isoformat(), "quick": quick, "machine": {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "cpu": cpu_name(), "cpu_extensions": cpu_extensions(), "cores": os.cpu_count(),
+        "platform": platform.platform(),
         "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")]},
         "versions": package_versions(), "batch_size": config["train"]["batch_size"],
         "image": f"{config['data']['width']}x{config['data']['height']}"}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from captcha_cnn.errors import UserError
-from captcha_cnn.runlog import cpu_name
+from captcha_cnn.machine import cpu_name
 
 
 @dataclass

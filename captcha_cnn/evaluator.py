@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_cnn.config import dump
-from captcha_cnn.data import evaluation_batches
+from captcha_cnn.data import evaluation_batches, to_model_inputs
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.plots import prediction_grid
 from captcha_cnn.runlog import RunDir
@@ -42,7 +42,9 @@ class Evaluator:
         # Dead units are counted on the first held-out batch: "dead" means silent for every one
         # of these images (docs/why-it-stalls.md).
         self._unit_probe = UnitProbe(model)
-        self._probe_images = next(iter(self._test_batches))[0]
+        # (Taken from the arrays: a partial pass over the cached dataset would truncate its cache.)
+        self._probe_images = to_model_inputs(test_set[0][:batch_size], test_set[1][:batch_size],
+                                             self.codec)[0]
         self.eval_step = make_eval_step(model, config["loss"]["name"], config["loss"]["layout"],
                                         config["data"]["length"])
         self.writer = tf.summary.create_file_writer(str(run.tensorboard))

@@ -8,22 +8,24 @@
     model.keras        the final model (written when training finishes)
     export/            the final model as a SavedModel that reads PNG bytes (captcha_cnn.export)
     summary.json       final numbers; its presence marks a finished run
+    .lock              held (flock) by the process training in the directory, with its pid
 
 Every file is written through a temporary file and a rename, so a crash leaves either the old
 complete file or the new one, never a torn file. Checkpoints are plain arrays in an .npz read
-with `allow_pickle=False`.
+with `allow_pickle=False`. One process at a time trains in a run directory: the lock is the
+operating system's (flock), so it ends with its process and a SIGKILL never leaves it stale.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
-import platform
 import shutil
 import sys
 import zipfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,11 @@ from captcha_cnn.config import DEFAULT_CONFIG, read_yaml
 from captcha_cnn.errors import UserError
 
 KEEP_CHECKPOINTS = 2
+LOCK_FILE = ".lock"
+
+
+class RunLocked(UserError):
+    """Another process is training in this run directory."""
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -49,26 +56,6 @@ def write_atomically(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("tensorflow", "tensorflow-cpu", "keras", "captcha", "numpy", "pillow"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return versions
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 class RunDir:
     """Paths and file operations of one run directory."""
 
@@ -82,6 +69,37 @@ class RunDir:
         self.model = self.path / "model.keras"
         self.export = self.path / "export"
         self.summary = self.path / "summary.json"
+
+    # One process at a time -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the run directory's lock while the block runs; raise RunLocked, having changed
+        nothing, if another process holds it. A directory this call had to create is removed
+        again if the block leaves nothing in it but the lock."""
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / LOCK_FILE
+        handle = open(lock_path, "a+", encoding="utf-8")  # Never truncated before it is held.
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunLocked(f"{self.path} is in use: process {holder} is training in it; "
+                            f"wait for it to end (or stop it), or pass another --run-dir") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
+                lock_path.unlink()
+                self.path.rmdir()
+            handle.close()  # Closing releases the lock.
 
     # Metrics ---------------------------------------------------------------------------------
 

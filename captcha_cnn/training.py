@@ -20,14 +20,15 @@ from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
 from captcha_cnn.devices import describe_device, make_placement, thread_settings, worker_index
 from captcha_cnn.diagnostics import check_loss_inputs
-from captcha_cnn.errors import UserError
+from captcha_cnn.errors import StopSignal, UserError
 from captcha_cnn.evaluator import Evaluator
 from captcha_cnn.export import export_saved_model
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.losses import LOSSES, arrange
+from captcha_cnn.machine import describe_cpu, has_native_bfloat16, package_versions
 from captcha_cnn.model import build_model
-from captcha_cnn.runlog import RunDir, open_run_dir, package_versions, write_atomically
+from captcha_cnn.runlog import RunDir, RunLocked, open_run_dir, write_atomically
 from captcha_cnn.state import TrainingState
 from captcha_cnn.steps import make_train_step, signal_names
 
@@ -71,31 +72,47 @@ def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
         raise UserError(f"loss.pitfall_check is 'error': {error}") from None
 
 
+# Signals that stop a run cleanly: Ctrl-C, and what schedulers, `docker stop`, systemd, `timeout`
+# (SIGTERM) and a closed terminal (SIGHUP) send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class _StopRequest:
-    """Turns Ctrl-C into a flag the loop checks between steps, so a step is never cut in half."""
+    """Turns a stop signal into a flag the loop checks between steps, so a step is never cut in
+    half and a checkpoint is written before the process ends. A signal ignored when the run
+    began (SIGHUP under nohup) stays ignored."""
 
     def __init__(self):
-        self.requested = False
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {}
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:  # A second Ctrl-C stops at once.
-            signal.signal(signal.SIGINT, self._previous)
-            raise KeyboardInterrupt
-        self.requested = True
+        if self.requested:  # A second signal stops at once.
+            self.__exit__()
+            raise StopSignal(signum)
+        self.signum = signum
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
           data_dir: Path | None = None, progress: bool = True) -> dict:
     """Train one run as the config says; return the run's summary (its final numbers)."""
     called = time.perf_counter()
-    data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
+    train_cfg = config["train"]
     if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
         raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
                         f"pass --run-dir")
@@ -105,6 +122,13 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         if run_dir is not None:
             run_dir = Path(run_dir).with_name(f"{Path(run_dir).name}-worker{worker}")
     run = RunDir(run_dir or REPO_RUNS / experiment)
+    with run.locked():  # One process per run directory; a second one changes nothing.
+        return _train_locked(config, experiment, run, resume, data_dir, progress, called)
+
+
+def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
+                  data_dir: Path | None, progress: bool, called: float) -> dict:
+    data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
     # Fails fast, before any slow work, on a directory that must not be touched.
     resume = open_run_dir(run, config, resume)
     if resume and run.is_finished():
@@ -150,18 +174,24 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
         environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
         environment.setdefault("resumed", []).append({"step": state.step, "device": device,
+                                                      "cpu": describe_cpu(),
                                                       "threads": thread_settings()})
     else:
         rows = []
         run.path.mkdir(parents=True, exist_ok=True)
         write_atomically(run.metrics, b"")
-        environment = {"device": device, "threads": thread_settings(),
+        environment = {"device": device, "cpu": describe_cpu(), "threads": thread_settings(),
                        "versions": package_versions(),
                        "experiment": experiment}
     write_atomically(run.config, dump(config).encode("utf-8"))  # Records a raised train.steps.
     run.write_json(run.environment, environment)
     run.summary.unlink(missing_ok=True)
     print_plan(config, run, device, model, len(train_set[0]), len(test_set[0]))
+    if (train_cfg["precision"] == "mixed_bfloat16" and device.startswith("CPU")
+            and not has_native_bfloat16()):
+        print("warning: train.precision is mixed_bfloat16 but this CPU has neither AVX512_BF16 "
+              "nor AMX: TensorFlow emulates bfloat16 here, which is no faster than float32 and "
+              "may be slower (see docs/performance.md)", file=sys.stderr)
     if placement.name == "mirrored" and placement.replicas == 1:
         print("note: mirrored over a single device; without GPUs, train.logical_cpus splits "
               "the CPU")
@@ -220,10 +250,11 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
             if stop.requested:
                 bar.close()
                 data_flag = f" --data-dir {data_dir}" if data_dir else ""
-                print(f"\nstopped at step {state.step}; checkpoint saved. Continue with:\n"
+                print(f"\nstopped at step {state.step} by {signal.Signals(stop.signum).name}; "
+                      f"checkpoint saved. Continue with:\n"
                       f"  python train.py --run-dir {run.path} --resume{data_flag}",
                       file=sys.stderr)
-                raise SystemExit(130)
+                raise SystemExit(128 + stop.signum)
 
     # The finished run: the final model, its servable export, and the summary that marks it done.
     rows = run.read_metrics()
@@ -293,9 +324,12 @@ def train_each(runs: list[dict], data_dir: Path | None, progress: bool) -> None:
     is left as it is, an interrupted one resumes; a run whose saved config differs is an error."""
     for number, entry in enumerate(runs, start=1):
         print(f"[{number}/{len(runs)}] {entry['name']}", flush=True)
-        train(entry["config"], entry["name"], entry["dir"],
-              resume=(Path(entry["dir"]) / "config.yaml").is_file(), data_dir=data_dir,
-              progress=progress)
+        try:
+            train(entry["config"], entry["name"], entry["dir"],
+                  resume=(Path(entry["dir"]) / "config.yaml").is_file(), data_dir=data_dir,
+                  progress=progress)
+        except RunLocked as error:  # Another sweep or reproduction is training it right now.
+            print(f"skipped: {error}", flush=True)
         keras.backend.clear_session()  # Free the last run's graphs before the next one.
 
 

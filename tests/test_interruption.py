@@ -1,4 +1,6 @@
-"""Runs survive SIGKILL, Ctrl-C and damaged checkpoints, and resume exactly."""
+"""Runs survive SIGKILL, stop signals (Ctrl-C, SIGTERM, SIGHUP), a second process and damaged
+checkpoints, and resume exactly. Processes are killed on an event they show (worker processes,
+a metrics row, a checkpoint file), never after a guessed sleep."""
 
 import os
 import random
@@ -6,13 +8,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import REPO, run_command
 
+import train as train_script
+from captcha_cnn.cli import run_cli
 from captcha_cnn.errors import UserError
 from captcha_cnn.runlog import RunDir
-from captcha_cnn.training import train
+from captcha_cnn.training import train, train_each
 
 TIMING = ("elapsed_s", "eval_s")
 LONG_SMOKE = ["--set", "train.steps=200", "--set", "train.eval_every=10",
@@ -30,12 +35,38 @@ def start_training(run_dir, data_dir, *extra):
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_checkpoint(run_dir, process, timeout=120):
+def wait_until(condition, process, what, timeout=120):
     deadline = time.monotonic() + timeout
-    while not list((run_dir / "checkpoints").glob("step-*.npz")):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.05)
+    while not condition():
+        assert process.poll() is None, (f"ended before {what}", process.communicate())
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.02)
+
+
+def children(pid):
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # Ended while we looked.
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for_checkpoint(run_dir, process):
+    wait_until(lambda: list((run_dir / "checkpoints").glob("step-*.npz")), process, "checkpoint")
+
+
+def wait_for_metrics_row(run_dir, process):
+    wait_until(lambda: RunDir(run_dir).read_metrics(), process, "metrics row")
+
+
+def wait_for_generation(process):
+    """Captcha generation has begun: its worker processes exist."""
+    wait_until(lambda: children(process.pid), process, "generator worker")
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +87,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run_dir / "summary.json").exists(), "the run finished before it could be killed"
+    assert (run_dir / ".lock").read_text().strip() == str(process.pid)  # Its lock file stays...
 
     result = run_command("train.py", "--run-dir", str(run_dir), "--resume", "--no-progress",
                          "--data-dir", str(reference["data"]))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr  # ... and does not block --resume.
     assert "resuming" in result.stdout
     resumed = metrics(run_dir)
     assert [row["step"] for row in resumed] == list(range(10, 201, 10))  # No gap, no double.
@@ -67,24 +99,96 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
     assert not list(run_dir.rglob(".*.tmp*"))
 
 
-def test_ctrl_c_checkpoints_and_says_how_to_resume(reference, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, signum):
+    """Ctrl-C, and what Slurm, docker stop, systemd and timeout send (SIGTERM) or a closed
+    terminal (SIGHUP): finish the step, checkpoint, say how to continue, exit 128 + signal."""
     run_dir = tmp_path / "run"
     process = start_training(run_dir, reference["data"])
     wait_for_checkpoint(run_dir, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     if process.returncode == 0:
-        pytest.skip("the run finished before Ctrl-C arrived")
-    assert process.returncode == 130, stderr
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr
+    assert f"by {signal.Signals(signum).name}; checkpoint saved" in stderr
     assert f"python train.py --run-dir {run_dir} --resume" in stderr
-    stopped_at = int(stderr.split("stopped at step ")[1].split(";")[0])
+    stopped_at = int(stderr.split("stopped at step ")[1].split(" ")[0])
     assert (run_dir / "checkpoints" / f"step-{stopped_at:08d}.npz").is_file()
+    assert [row["step"] for row in metrics(run_dir)][-1] <= stopped_at
 
     result = run_command("train.py", "--run-dir", str(run_dir), "--resume", "--no-progress",
                          "--data-dir", str(reference["data"]))
     assert result.returncode == 0, result.stderr
     assert metrics(run_dir) == reference["metrics"]
+
+
+GENERATION = ["--set", "data.train_size=4000", "--set", "train.steps=6"]
+
+
+def test_sigterm_during_data_generation_leaves_no_cache_and_no_workers(tmp_path):
+    """SIGTERM while captchas are generated: the workers end with the command, no cache file and
+    no run directory are left half-made, and the same command then completes the run."""
+    run_dir, data_dir = tmp_path / "run", tmp_path / "data"
+    process = start_training(run_dir, data_dir, *GENERATION)
+    wait_for_generation(process)
+    workers = children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "stopped by SIGTERM" in stderr
+    deadline = time.monotonic() + 10  # The pool's terminate() has been sent; let them go.
+    while any(Path(f"/proc/{pid}").exists() and children(process.pid) for pid in workers):
+        assert time.monotonic() < deadline, f"stray generator workers {workers}"
+        time.sleep(0.05)
+    assert not [p for p in data_dir.rglob("*") if p.is_file()], "a cache file was left"
+    assert not run_dir.exists()
+
+    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *GENERATION,
+                         "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
+    assert result.returncode == 0, result.stderr
+    fresh = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *GENERATION,
+                        "--run-dir", str(tmp_path / "fresh"), "--data-dir", str(data_dir))
+    assert fresh.returncode == 0, fresh.stderr
+    assert metrics(run_dir) == metrics(tmp_path / "fresh")
+
+
+def test_a_second_process_on_the_same_run_is_refused(reference, tmp_path, capsys):
+    """Two terminals, a resubmitted job or two --resume: the second gets one line naming the
+    directory and the first one's process id, exit 2, and changes nothing."""
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir, reference["data"])
+    wait_for_metrics_row(run_dir, process)
+    before = {path: path.stat().st_mtime_ns for path in run_dir.rglob("*") if path.is_file()
+              and "checkpoints" not in path.parts and "tensorboard" not in path.parts}
+    for extra in ([], ["--resume"]):
+        argv = ["--config", "smoke.yaml", "--no-progress", *LONG_SMOKE, "--run-dir",
+                str(run_dir), "--data-dir", str(reference["data"]), *extra]
+        assert run_cli(train_script.main, argv) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) <= 2 and error[-1].startswith("error: "), error
+        assert f"{run_dir} is in use: process {process.pid} is training in it" in error[-1]
+    assert (run_dir / "config.yaml").is_file() and not (run_dir / "summary.json").exists()
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert metrics(run_dir) == reference["metrics"]
+    # The first process's own files were rewritten only by it: the refused ones left no trace.
+    assert all(path.exists() for path in before)
+
+
+def test_a_sweep_or_reproduction_skips_a_run_another_process_trains(smoke_config,
+                                                                    shared_data_dir, tmp_path,
+                                                                    capsys):
+    run = RunDir(tmp_path / "taken")
+    entries = [{"name": "taken", "config": smoke_config(), "dir": run.path},
+               {"name": "free", "config": smoke_config(), "dir": tmp_path / "free"}]
+    with run.locked():  # As another process would hold it.
+        train_each(entries, shared_data_dir, progress=False)
+    assert f"skipped: {run.path} is in use: process {os.getpid()}" in capsys.readouterr().out
+    assert not run.path.exists()  # Untouched: the lock's own directory went with it.
+    assert (tmp_path / "free" / "summary.json").is_file()
 
 
 def test_a_damaged_checkpoint_falls_back_to_the_previous_one(smoke_config, shared_data_dir,
@@ -161,13 +265,16 @@ def test_an_extension_is_recorded_in_the_run_config(smoke_config, shared_data_di
     assert not (run.path / ".export.tmp").exists()
 
 
-@pytest.mark.parametrize("moment", [0.5, 3.0, 6.0])
+@pytest.mark.parametrize("moment", ["generating data", "first metrics row", "first checkpoint"])
 def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_path, moment):
-    """Killed during start-up, data generation (a fresh data folder) or training: --resume on
-    the same command always ends with the uninterrupted run's metrics."""
+    """Killed during data generation (a fresh data folder), after its first evaluation or after
+    its first checkpoint: --resume on the same command always ends with the uninterrupted run's
+    metrics."""
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
     process = start_training(run_dir, data_dir)
-    time.sleep(moment)
+    {"generating data": lambda: wait_for_generation(process),
+     "first metrics row": lambda: wait_for_metrics_row(run_dir, process),
+     "first checkpoint": lambda: wait_for_checkpoint(run_dir, process)}[moment]()
     process.send_signal(signal.SIGKILL)
     process.wait()
     result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,

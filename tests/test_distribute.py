@@ -4,8 +4,9 @@ workers on loopback (multi_worker), each against a single-device run of the same
 Dropout is off in these runs: Keras keeps dropout's random state as a mirrored variable, so
 every replica draws the same masks and a distributed run with dropout is not equivalent to one
 device (training says so at start). Without it the runs must agree to
-float rounding: measured here over 30 steps, 4e-8 relative on the training loss and 2e-8 on
-the gradient norm, with identical accuracies. The tolerance below leaves room for other CPUs.
+float rounding, which differs between CPUs (AVX-512 or AVX2 only) and between two code paths:
+continuous values within a relative tolerance, accuracies within a few characters, never
+"identical", since one character that rounding flips moves an accuracy by 1/128 here.
 """
 
 import json
@@ -19,6 +20,11 @@ from conftest import REPO, run_command
 from test_cli import assert_one_line_error
 
 TOLERANCE = 1e-5
+# Characters (or captchas) an accuracy may differ by: the smoke set has 32 held-out captchas
+# (128 characters) and a training slice of 128 captchas (512 characters). Measured: 0 on an
+# AVX-512 EPYC; 1 character on an AVX2 one (batch-norm model, mirrored against one device).
+EVALUATED = {"test_char_acc": 128, "test_whole_acc": 32, "train_eval_char_acc": 512}
+SLACK = 2
 STEPS = ["model.dropout=0.0", "train.steps=20", "train.eval_every=10"]
 COMPARED = ("train_loss", "grad_norm", "test_loss", "max_prob")
 
@@ -47,8 +53,8 @@ def assert_same_training(expected, actual, tolerance=TOLERANCE):
     for want, got in zip(expected, actual, strict=True):
         for key in COMPARED:
             assert got[key] == pytest.approx(want[key], rel=tolerance), key
-        for key in ("test_char_acc", "test_whole_acc", "train_eval_char_acc"):
-            assert got[key] == want[key], key
+        for key, count in EVALUATED.items():
+            assert abs(got[key] - want[key]) * count <= SLACK + 1e-9, (key, got[key], want[key])
 
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):

@@ -89,8 +89,8 @@ def main(argv=None) -> None:
 
     from captcha_cnn.evaluation import compare
 
-    figure, table = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare", args.until)
-    print(f"wrote {figure} and {table}")
+    written = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare", args.until)
+    print(f"wrote {', '.join(str(path) for path in written)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from captcha_cnn.captchas import to_gray
 from captcha_cnn.errors import UserError
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.levels import chance_levels, loss_levels
-from captcha_cnn.plots import plot_runs
+from captcha_cnn.plots import has_unit_health, plot_runs, plot_unit_health
 from captcha_cnn.runlog import RunDir, write_atomically
 
 
@@ -59,9 +59,10 @@ def summary_table(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare(run_paths: list[Path], out: Path, until: int | None = None) -> tuple[Path, Path]:
-    """Plot the runs side by side and write their table; return (figure, table) paths. With
-    `until`, only evaluations up to that step count (to compare runs of different lengths)."""
+def compare(run_paths: list[Path], out: Path, until: int | None = None) -> list[Path]:
+    """Plot the runs side by side and write their table; return the paths written: the curves,
+    the table and, for runs that logged unit health, units.png. With `until`, only evaluations
+    up to that step count (to compare runs of different lengths)."""
     runs = [load_run(path) for path in run_paths]
     if until is not None:
         for run in runs:
@@ -77,13 +78,17 @@ def compare(run_paths: list[Path], out: Path, until: int | None = None) -> tuple
     out.mkdir(parents=True, exist_ok=True)
     figure, table_path = out / "curves.png", out / "summary.md"
     plot_runs(runs, figure)
+    written = [figure, table_path]
+    if any(has_unit_health(run["rows"]) for run in runs):
+        written.append(out / "units.png")
+        plot_unit_health(runs, written[-1])
     table = summary_table(runs)
     devices = sorted({run["device"] for run in runs})
     span = f"up to step {until}" if until is not None else "over the run"
     write_atomically(table_path, (f"Held-out numbers at the last evaluation and the best {span}"
                                   f". Device: {'; '.join(devices)}.\n\n{table}").encode())
     print(table)
-    return figure, table_path
+    return written
 
 
 def read_image_array(path: Path, width: int, height: int) -> np.ndarray:

@@ -69,10 +69,61 @@ def plot_runs(runs: list[dict], path: Path) -> None:
         axis.set_xlabel("training step")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    figure = axes[0].figure
+    save_figure(axes[0].figure, path)
+
+
+LAYER_STYLES = ("-", "--", ":", "-.")
+
+
+def has_unit_health(rows: list[dict]) -> bool:
+    return any(key.startswith("dead_") for row in rows for key in row)
+
+
+def plot_unit_health(runs: list[dict], path: Path) -> None:
+    """Write a PNG that tells a dead network from a slow one (captcha_cnn.units): per ReLU layer,
+    the fraction of units silent on every image of the held-out batch, the spread of its bias,
+    and its gradient norm. Colour: run; line style: layer. Runs logged before these signals
+    existed are left out."""
+    runs = [run for run in runs if has_unit_health(run["rows"])]
+    axes = plt.subplots(1, 3, figsize=(19, 4.8))[1]
+    dead_axis, bias_axis, gradient_axis = axes
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, run in enumerate(runs):
+        colour = colours[index % len(colours)]
+        rows = run["rows"]
+        layers = [key[len("dead_"):] for key in rows[-1] if key.startswith("dead_")]
+        steps = [row["step"] for row in rows]
+        for layer, style in zip(layers, LAYER_STYLES * len(layers), strict=False):
+            label = f"{run['label']}: {layer}"
+            dead_axis.plot(steps, [row[f"dead_{layer}"] for row in rows], color=colour,
+                           linestyle=style, label=label)
+            if f"bias_std_{layer}" in rows[-1]:
+                bias_axis.plot(steps, [row[f"bias_std_{layer}"] for row in rows], color=colour,
+                               linestyle=style, label=label)
+            if f"grad_norm_{layer}" in rows[-1]:
+                # A dead layer's gradient is exactly 0: drawn at the bottom of the log axis.
+                gradient_axis.plot(steps, [max(row[f"grad_norm_{layer}"], 1e-12) for row in rows],
+                                   color=colour, linestyle=style, label=label)
+    dead_axis.set_ylim(-0.02, 1.02)
+    dead_axis.set_title("dead units: silent for every held-out image")
+    dead_axis.set_ylabel("fraction of the layer's units")
+    bias_axis.set_title("spread of the layer's biases")
+    bias_axis.set_ylabel("standard deviation over units")
+    gradient_axis.set_yscale("log")
+    gradient_axis.set_title("gradient norm per layer (0 drawn at 1e-12)")
+    gradient_axis.set_ylabel("L2 norm (log scale)")
+    for axis in axes:
+        axis.set_xlabel("training step")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=6, ncol=2)
+    save_figure(axes[0].figure, path)
+
+
+def save_figure(figure, path: Path, dpi: int = 110) -> None:
+    """Write the figure as a PNG, atomically, and free it."""
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
     write_atomically(path, buffer.getvalue())
 

@@ -69,10 +69,12 @@ def test_smoke_run_writes_a_complete_run_directory(smoke_run):
 def test_evaluate_writes_figure_and_table(smoke_run, tmp_path):
     result = run_command("evaluate.py", str(smoke_run["run"]), "--out", str(tmp_path / "e"))
     assert result.returncode == 0, result.stderr
-    figure = tmp_path / "e" / "curves.png"
-    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with Image.open(figure) as image:
-        assert image.width > 1000
+    for name in ("curves.png", "units.png"):  # units.png: the run logged unit health.
+        figure = tmp_path / "e" / name
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(figure) as image:
+            assert image.width > 1000
+        assert str(figure) in result.stdout
     table = (tmp_path / "e" / "summary.md").read_text()
     assert "| run |" in table and "| smoke-run |" not in table and "| run | logits |" in table
 

@@ -272,30 +272,60 @@ def compare_recipes(fast: list[dict], peer: dict) -> dict:
             "peer_vs_fast_is_lower_bound": not peer["reached"]}
 
 
-def run(quick: bool, out: Path, repeats: int = 3, data_dir: Path | None = None) -> dict:
+def _setup(quick: bool, train_size: int):
+    """The classic config (tiny with `quick`), its training captchas, and the results' header."""
     import tensorflow as tf
 
     config, _ = load_config("correct.yaml")
     if quick:
         config["data"].update(width=64, height=32)  # The fast model needs sides of 32 or more.
         config["model"]["dense_units"] = 64
-    train_size = 512 if quick else 4096
     spec = captchas.DatasetSpec(**{**captchas.DatasetSpec.from_config(config, "train").__dict__,
                                    "size": train_size})
     images, indices = captchas.generate(spec, progress=False)
-    started = time.perf_counter()
-    results = {"date": date.today().isoformat(), "quick": quick, "machine": {
+    header = {"date": date.today().isoformat(), "quick": quick, "machine": {
         "cpu": cpu_name(), "cpu_extensions": cpu_extensions(), "cores": os.cpu_count(),
         "platform": platform.platform(),
         "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")]},
         "versions": package_versions(), "batch_size": config["train"]["batch_size"],
         "image": f"{config['data']['width']}x{config['data']['height']}"}
-    results.update(training_throughput(config, images, indices,
-                                       steps_per_window=5 if quick else 20,
-                                       windows=3 if quick else 5))
+    return config, images, indices, header
+
+
+def _throughput(config: dict, images, indices, quick: bool, steps_per_window: int,
+                windows: int) -> dict:
+    """The classic step's throughput (float32, bfloat16, Keras fit) and the matmul peak."""
+    results = training_throughput(config, images, indices, steps_per_window, windows)
     results["train_gflops"] = results["train_images_per_s"] * results["train_flops_per_image"] / 1e9
     results["matmul_peak_gflops"] = matmul_peak_gflops(1024 if quick else 4096, 3 if quick else 7)
     results["fraction_of_matmul_peak"] = results["train_gflops"] / results["matmul_peak_gflops"]
+    return results
+
+
+def cpu_kind(extensions: list[str]) -> str:
+    """A short name for the kind of CPU, for file names: avx512, avx2 or other."""
+    return "avx512" if "AVX-512" in extensions else "avx2" if "AVX2" in extensions else "other"
+
+
+def run_throughput(quick: bool, out: Path) -> dict:
+    """Only the throughput and the matmul peak (minutes, not the full bench's 20+), written to
+    DIR/throughput-<cpu kind>.json, so that machines of several kinds can be compared."""
+    config, images, indices, results = _setup(quick, 64 if quick else 640)
+    started = time.perf_counter()
+    results.update(_throughput(config, images, indices, quick, steps_per_window=3 if quick else 10,
+                               windows=2 if quick else 3))
+    results["bench_seconds"] = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"throughput-{cpu_kind(results['machine']['cpu_extensions'])}.json"
+    write_atomically(path, (json.dumps(results, indent=2) + "\n").encode())
+    return results
+
+
+def run(quick: bool, out: Path, repeats: int = 3, data_dir: Path | None = None) -> dict:
+    config, images, indices, results = _setup(quick, 512 if quick else 4096)
+    started = time.perf_counter()
+    results.update(_throughput(config, images, indices, quick, steps_per_window=5 if quick else 20,
+                               windows=3 if quick else 5))
     results["step_profile"] = step_profile(
         config, images, indices, step_ms=1000 * results["batch_size"] / results["train_images_per_s"],
         calls=2 if quick else 10, windows=2 if quick else 5)
@@ -380,7 +410,14 @@ def main(argv=None) -> None:
                         "(default: 3, or 1 with --quick)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="captcha cache for the recipes (default: data/)")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="only the classic step's throughput (float32, bfloat16, Keras fit) "
+                        "and the matmul peak: a few minutes; writes DIR/throughput-<cpu>.json")
     args = parser.parse_args(argv)
+    if args.throughput_only:
+        results = run_throughput(args.quick, args.out)
+        print(json.dumps({k: v for k, v in results.items() if not isinstance(v, list)}, indent=2))
+        return
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
     if repeats < 1:
         parser.error(f"--repeats must be at least 1, got {repeats}")

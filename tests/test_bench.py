@@ -101,3 +101,14 @@ def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
     assert layer_flops(model.get_layer("pool1")) == 0
     assert training_flops_per_image(model) == 6 * (conv1 + conv2 + conv3 + dense + logits)
     assert training_flops_per_image(model) == 477_880_320
+
+
+def test_throughput_only_writes_one_file_per_kind_of_cpu(tmp_path):
+    from captcha_cnn.bench import cpu_kind, run_throughput
+
+    results = run_throughput(quick=True, out=tmp_path)
+    kind = cpu_kind(results["machine"]["cpu_extensions"])
+    assert [p.name for p in tmp_path.iterdir()] == [f"throughput-{kind}.json"]
+    assert results["train_images_per_s"] > 0 and results["train_bf16_images_per_s"] > 0
+    assert results["bf16_vs_float32"] > 0 and results["matmul_peak_gflops"] > 0
+    assert "fast_recipe" not in json.dumps(results) and "step_profile" not in results

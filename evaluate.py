@@ -49,6 +49,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.verbose:
         make_verbose()
+    if args.reproduce is None:
+        for flag, given in (("--seeds", args.seeds), ("--publish-only", args.publish_only)):
+            if given:
+                parser.error(f"{flag} applies to --reproduce only")
 
     if args.reproduce is not None:
         import_tensorflow_quietly(say_device=not args.publish_only)

@@ -75,8 +75,9 @@ def read_yaml(path: Path) -> dict:
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string",
-            dict: "mapping", list: "list"}.get(type(value), type(value).__name__)
+    """The type's name with its article, as in "expected an integer"."""
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            dict: "a mapping", list: "a list"}.get(type(value), f"a {type(value).__name__}")
 
 
 def _coerce(default: Any, value: Any, key: str, source: str) -> Any:
@@ -95,7 +96,7 @@ def _coerce(default: Any, value: Any, key: str, source: str) -> Any:
         ok = isinstance(value, type(default))
     if not ok:
         hint = " (quote it in YAML)" if isinstance(default, str) else ""
-        raise ConfigError(f"{source}: {key}: expected a {_type_name(default)}, "
+        raise ConfigError(f"{source}: {key}: expected {_type_name(default)}, "
                           f"got {value!r}{hint}")
     return value
 
@@ -243,8 +244,28 @@ def load_defaults() -> dict:
     return read_yaml(DEFAULT_CONFIG)
 
 
+def experiment_layers(path: Path, within: tuple[Path, ...] = ()) -> list[tuple[dict, str]]:
+    """An experiment file as (mapping, source) layers, bases first. A file may start from another
+    with `base: OTHER.yaml` (looked for beside it, then as --config would find it) and change only
+    what differs, e.g. "fast.yaml, but the buggy loss"."""
+    source = _display(path)
+    content = read_yaml(path)
+    base = content.pop("base", None)
+    if base is None:
+        return [(content, source)]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{source}: base: expected a config file name, got {base!r}")
+    beside = Path(path).parent / base
+    base_path = beside if beside.is_file() else find_config(base)
+    chain = (*within, Path(path).resolve())
+    if base_path.resolve() in chain:
+        raise ConfigError(f"{source}: base: {base} leads back to {_display(base_path)} (a cycle)")
+    return [*experiment_layers(base_path, chain), (content, source)]
+
+
 def load_config(name: str | None, overrides: list[str] = ()) -> tuple[dict, str]:
-    """Layer defaults < experiment file < overrides; return the config and the experiment's name.
+    """Layer defaults < experiment file (after its bases) < overrides; return the config and the
+    experiment's name.
 
     The experiment's name (its file name without `.yaml`) names the default run directory.
     """
@@ -254,7 +275,8 @@ def load_config(name: str | None, overrides: list[str] = ()) -> tuple[dict, str]
     if name is not None:
         path = find_config(name)
         source = _display(path)
-        config = merge(config, read_yaml(path), source)
+        for layer, layer_source in experiment_layers(path):
+            config = merge(config, layer, layer_source)
         experiment = path.stem
     for text in overrides:
         config = merge(config, parse_override(text, config), f"--set {text}")

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import math
 
+# A run whose per-character accuracy stays below this multiple of chance (0.15 for digits) is
+# still at chance: stalled. Above it, it has left the ln(K) plateau.
+STALLED_FACTOR = 1.5
+
 
 def loss_levels(loss_name: str, layout: str, length: int, classes: int) -> dict[str, float]:
     """Reference levels of the loss as `per_example_loss` reports it.

@@ -17,7 +17,7 @@ import numpy as np
 
 from captcha_cnn.config import ConfigError, find_config, load_config, read_yaml
 from captcha_cnn.errors import UserError
-from captcha_cnn.levels import chance_levels, loss_levels
+from captcha_cnn.levels import STALLED_FACTOR, chance_levels, loss_levels
 from captcha_cnn.runlog import RunDir, publish_run_files, write_atomically
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes"}
@@ -172,7 +172,7 @@ def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) ->
         end = [rows[-1] for rows in buggy]
         pairs = [(s, e) for s, e in zip(start, end, strict=True) if s is not None and s is not e]
         final_accuracy = [e["test_char_acc"] for e in end]
-        stalled = max(final_accuracy) < 1.5 * chance  # 0.15 for digits.
+        stalled = max(final_accuracy) < STALLED_FACTOR * chance  # 0.15 for digits.
         if pairs:
             loss_change = [e["test_loss"] - s["test_loss"] for s, e in pairs]
             accuracy_change = [e["test_char_acc"] - s["test_char_acc"] for s, e in pairs]
@@ -193,11 +193,11 @@ def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) ->
     # When each run left the ln(10) plateau: the step that decides everything else above.
     for role, runs in (("correct", correct), ("buggy", buggy)):
         if runs:
-            left = [steps_to(rows, "test_char_acc", 1.5 * chance) for rows in runs]
+            left = [steps_to(rows, "test_char_acc", STALLED_FACTOR * chance) for rows in runs]
             shown = ", ".join(str(s) if s else f"not by {rows[-1]['step']}"
                               for s, rows in zip(left, runs, strict=True))
             lines.append(f"| ({role}: step leaving the plateau, the first evaluation above "
-                         f"{1.5 * chance:.0%} per character, per seed) | {shown} | |")
+                         f"{STALLED_FACTOR * chance:.0%} per character, per seed) | {shown} | |")
     return "\n".join(lines) + "\n"
 
 

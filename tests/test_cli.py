@@ -132,7 +132,7 @@ BAD_SETTINGS = [
     ("model.depth=3", ["model.depth: unknown key"]),
     ("train.steps=0", ["train.steps: must be at least 1, got 0"]),
     ("train.steps=-5", ["train.steps: must be at least 1, got -5"]),
-    ("train.steps=ten", ["train.steps: expected a integer, got 'ten'"]),
+    ("train.steps=ten", ["train.steps: expected an integer, got 'ten'"]),
     ("train.batch_size=0", ["train.batch_size: must be at least 1, got 0"]),
     ("train.eval_every=0", ["train.eval_every: must be at least 1, got 0"]),
     ("train.checkpoint_every=-1", ["train.checkpoint_every: must be at least 1"]),
@@ -352,3 +352,13 @@ def test_the_export_reads_png_bytes_in_a_process_without_the_project(smoke_run, 
         assert expected.stdout.startswith(text + "  ")
         shown = expected.stdout.split("probability: ")[1].rstrip(")\n").split(", ")
         assert [f"{float(p):.2f}" for p in probabilities.split()] == shown
+
+
+@pytest.mark.parametrize("flag", [["--seeds", "0"], ["--publish-only"]])
+def test_reproduction_flags_without_reproduce_are_refused(flag, capsys):
+    import evaluate
+
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["runs/correct", *flag])
+    assert exit_info.value.code == 2
+    assert f"{flag[0]} applies to --reproduce only" in capsys.readouterr().err

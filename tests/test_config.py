@@ -30,6 +30,30 @@ def test_correct_and_buggy_differ_only_in_the_loss():
     assert correct == buggy
 
 
+def test_a_config_may_start_from_a_base_and_change_only_what_differs(tmp_path):
+    write(tmp_path, "train: {steps: 7, batch_size: 8}\nloss: {name: logits}\n", "parent.yaml")
+    child = write(tmp_path, "base: parent.yaml\nloss: {name: softmax_then_logits}\n", "child.yaml")
+    grandchild = write(tmp_path, "base: child.yaml\ntrain: {steps: 9}\n", "grandchild.yaml")
+    config, name = load_config(grandchild, ["train.batch_size=4"])
+    assert name == "grandchild"
+    assert (config["train"]["steps"], config["train"]["batch_size"]) == (9, 4)
+    assert config["loss"]["name"] == "softmax_then_logits"
+    assert "base" not in config
+    assert load_config(child)[0]["train"]["steps"] == 7
+    # A base may also be a file of configs/, as --config finds it.
+    assert load_config(write(tmp_path, "base: fast.yaml\n", "mine.yaml"))[0]["model"]["name"] == "fast"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("base: 3\n", "base: expected a config file name, got 3"),
+    ("base: nowhere.yaml\n", "nowhere.yaml: config file not found"),
+    ("base: experiment.yaml\n", "base: experiment.yaml leads back to"),
+])
+def test_bad_bases_are_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text))
+
+
 def test_a_config_path_works_as_well_as_a_name(tmp_path):
     config, name = load_config(write(tmp_path, "train: {steps: 7}\n", "mine.yaml"))
     assert (name, config["train"]["steps"]) == ("mine", 7)
@@ -51,8 +75,8 @@ def test_an_integer_is_accepted_where_a_number_is_expected():
 @pytest.mark.parametrize("text, message", [
     ("train:\n  stepz: 5\n", r"experiment.yaml: train.stepz: unknown key"),
     ("optimiser: adam\n", r"optimiser: unknown key"),
-    ("train:\n  steps: many\n", r"train.steps: expected a integer, got 'many'"),
-    ("train:\n  steps: 2.5\n", r"train.steps: expected a integer"),
+    ("train:\n  steps: many\n", r"train.steps: expected an integer, got 'many'"),
+    ("train:\n  steps: 2.5\n", r"train.steps: expected an integer"),
     ("train:\n  deterministic: 1\n", r"train.deterministic: expected a boolean"),
     ("data:\n  charset: 0123\n", r"data.charset: expected a string.*quote it"),
     ("train: 5\n", r"train: expected a mapping"),
@@ -102,7 +126,7 @@ def test_an_empty_config_file_means_all_defaults(tmp_path):
     ("train.stepz=5", r"--set train.stepz=5: train.stepz: unknown key"),
     ("train=5", r"train: expected a mapping"),
     ("train.steps", r"expected KEY=VALUE"),
-    ("train.steps=abc", r"train.steps: expected a integer, got 'abc'"),
+    ("train.steps=abc", r"train.steps: expected an integer, got 'abc'"),
     ("loss.name=softmax", r"loss.name: unknown value 'softmax'"),
 ])
 def test_bad_overrides_are_refused(override, message):

@@ -100,7 +100,7 @@ def test_per_char_gradients_match_autodiff_of_the_written_out_formula():
                        written_out_gradients(per_char_buggy, labels, logits))
 
 
-def test_flat_multi_hot_gradient_is_wrong_exactly_as_measured_in_science_md():
+def test_flat_multi_hot_gradient_is_wrong_exactly_as_measured_on_tf_2_21():
     """TensorFlow's fused op returns softmax(z) - labels, not the loss's true gradient."""
     labels, logits = [[1.0, 1.0, 0.0, 0.0]], [[1.0, 2.0, 0.5, 0.0]]
     fused = gradients("logits", "flat", labels, logits, length=2)

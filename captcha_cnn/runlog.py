@@ -75,8 +75,9 @@ class RunDir:
     @contextlib.contextmanager
     def locked(self):
         """Hold the run directory's lock while the block runs; raise RunLocked, having changed
-        nothing, if another process holds it. A directory this call had to create is removed
-        again if the block leaves nothing in it but the lock."""
+        nothing, if another process holds it. Where the block made no run (a folder that is not
+        a run, a failure before the first write), the lock file and a directory this call
+        created are removed again."""
         created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         lock_path = self.path / LOCK_FILE
@@ -96,9 +97,10 @@ class RunDir:
             handle.flush()
             yield
         finally:
-            if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
-                lock_path.unlink()
-                self.path.rmdir()
+            if not self.config.is_file():  # No run was made here: leave no trace.
+                lock_path.unlink(missing_ok=True)
+                if created and not any(self.path.iterdir()):
+                    self.path.rmdir()
             handle.close()  # Closing releases the lock.
 
     # Metrics ---------------------------------------------------------------------------------

@@ -24,20 +24,20 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # Only light imports at module level: the parallel captcha generator starts worker processes with
 # "spawn", which imports this module again in each worker, and TensorFlow would cost seconds there.
-from captcha_cnn import captchas  # noqa: E402
-from captcha_cnn.config import load_config  # noqa: E402
-from captcha_cnn.machine import cpu_extensions, cpu_name, package_versions  # noqa: E402
-from captcha_cnn.profiling import profile_rows, step_profile  # noqa: E402
-from captcha_cnn.runlog import write_atomically  # noqa: E402
+from captcha_cnn import captchas
+from captcha_cnn.cli import import_tensorflow_quietly, run_cli
+from captcha_cnn.config import load_config
+from captcha_cnn.machine import cpu_extensions, cpu_name, package_versions
+from captcha_cnn.profiling import profile_rows, step_profile
+from captcha_cnn.runlog import write_atomically
 
 
 def training_flops_per_image(model) -> float:
@@ -414,6 +414,7 @@ def main(argv=None) -> None:
                         help="only the classic step's throughput (float32, bfloat16, Keras fit) "
                         "and the matmul peak: a few minutes; writes DIR/throughput-<cpu>.json")
     args = parser.parse_args(argv)
+    import_tensorflow_quietly()
     if args.throughput_only:
         results = run_throughput(args.quick, args.out)
         print(json.dumps({k: v for k, v in results.items() if not isinstance(v, list)}, indent=2))
@@ -426,4 +427,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -29,3 +29,19 @@ def test_this_machine_is_described():
     cpu = describe_cpu()
     assert cpu["name"] and isinstance(cpu["extensions"], list)
     assert "avx2" not in cpu["extensions"]  # The names people know, not the raw flags.
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bfloat16_warns_only_on_a_cpu_without_it(native, smoke_config, shared_data_dir, tmp_path,
+                                                 monkeypatch, capsys):
+    from captcha_cnn import training
+
+    monkeypatch.setattr(training, "has_native_bfloat16", lambda: native)
+    try:
+        training.train(smoke_config("train.precision=mixed_bfloat16", "train.steps=1",
+                                    "train.eval_every=1"), "run", tmp_path / "run",
+                       data_dir=shared_data_dir, progress=False)
+    finally:  # The policy is global: later tests build float32 models.
+        training.keras.mixed_precision.set_global_policy("float32")
+    warned = "neither AVX512_BF16 nor AMX" in capsys.readouterr().err
+    assert warned is not native

@@ -65,11 +65,7 @@ def plot_runs(runs: list[dict], path: Path) -> None:
         gradient_axis.set_yscale("log")
         gradient_axis.set_title("gradient norm (training, mean over the interval)")
         gradient_axis.set_ylabel("global gradient L2 norm (log scale)")
-    for axis in axes:
-        axis.set_xlabel("training step")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-    save_figure(axes[0].figure, path)
+    save_step_panels(axes, path, legend_size=7)
 
 
 LAYER_STYLES = ("-", "--", ":", "-.")
@@ -112,10 +108,15 @@ def plot_unit_health(runs: list[dict], path: Path) -> None:
     gradient_axis.set_yscale("log")
     gradient_axis.set_title("gradient norm per layer (0 drawn at 1e-12)")
     gradient_axis.set_ylabel("L2 norm (log scale)")
+    save_step_panels(axes, path, legend_size=6, legend_columns=2)
+
+
+def save_step_panels(axes, path: Path, legend_size: int, legend_columns: int = 1) -> None:
+    """Label panels that share the training step as x axis, then save their figure."""
     for axis in axes:
         axis.set_xlabel("training step")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=6, ncol=2)
+        axis.legend(fontsize=legend_size, ncol=legend_columns)
     save_figure(axes[0].figure, path)
 
 

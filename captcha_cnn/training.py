@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -18,7 +19,13 @@ from tqdm import tqdm
 from captcha_cnn import captchas
 from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
-from captcha_cnn.devices import describe_device, make_placement, thread_settings, worker_index
+from captcha_cnn.devices import (
+    Placement,
+    describe_device,
+    make_placement,
+    thread_settings,
+    worker_index,
+)
 from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import StopSignal, UserError
 from captcha_cnn.evaluator import Evaluator
@@ -108,47 +115,86 @@ class _StopRequest:
         self._previous = {}
 
 
+@dataclass
+class Session:
+    """What one training session works with, built by the phases of `train`."""
+
+    config: dict
+    run: RunDir
+    experiment: str
+    placement: Placement
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    state: TrainingState
+    train_set: tuple
+    test_set: tuple
+    device: str
+    evaluator: Evaluator | None = None  # Made by run_loop.
+
+    @property
+    def train_cfg(self) -> dict:
+        return self.config["train"]
+
+
 def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
           data_dir: Path | None = None, progress: bool = True) -> dict:
     """Train one run as the config says; return the run's summary (its final numbers)."""
     called = time.perf_counter()
-    train_cfg = config["train"]
+    run, experiment = locate_run(config, experiment, run_dir)
+    with run.locked():  # One process per run directory; a second one changes nothing.
+        # Fails fast, before any slow work, on a directory that must not be touched.
+        resume = open_run_dir(run, config, resume)
+        done = finished_summary(run, config) if resume else None
+        if done is not None:
+            return done
+        # Devices first: they must be set before TensorFlow starts, and a bad one fails fast.
+        placement = make_placement(config["train"])
+        train_set, test_set = load_data(config, data_dir, progress)
+        session = build(config, run, experiment, placement, train_set, test_set)
+        rows = restore_or_start(session, resume)
+        announce(session)
+        setup_s = time.perf_counter() - called  # Loading data and building: not in elapsed_s.
+        reason = run_loop(session, rows, data_dir, progress)
+        return finish(session, reason, setup_s)
+
+
+def locate_run(config: dict, experiment: str, run_dir: Path | None) -> tuple[RunDir, str]:
+    """The run directory and the run's name (each worker of a cluster gets its own)."""
     if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
         raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
                         f"pass --run-dir")
-    worker = worker_index(train_cfg)
+    worker = worker_index(config["train"])
     if worker:  # Each worker of a cluster keeps its own copy of the run, even on a shared disk.
         experiment = f"{experiment}-worker{worker}"
         if run_dir is not None:
             run_dir = Path(run_dir).with_name(f"{Path(run_dir).name}-worker{worker}")
-    run = RunDir(run_dir or REPO_RUNS / experiment)
-    with run.locked():  # One process per run directory; a second one changes nothing.
-        return _train_locked(config, experiment, run, resume, data_dir, progress, called)
+    return RunDir(run_dir or REPO_RUNS / experiment), experiment
 
 
-def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
-                  data_dir: Path | None, progress: bool, called: float) -> dict:
-    data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
-    # Fails fast, before any slow work, on a directory that must not be touched.
-    resume = open_run_dir(run, config, resume)
-    if resume and run.is_finished():
-        summary = json.loads(run.summary.read_text())
-        if stop_reason(summary["steps"], summary["final"], summary["elapsed_s"], train_cfg):
-            print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
-            return summary
+def finished_summary(run: RunDir, config: dict) -> dict | None:
+    """The summary of a finished run that the current settings still call done, else None."""
+    if not run.is_finished():
+        return None
+    summary = json.loads(run.summary.read_text())
+    if stop_reason(summary["steps"], summary["final"], summary["elapsed_s"], config["train"]):
+        print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
+        return summary
+    return None
 
-    # Devices first: they must be set before TensorFlow starts, and a bad setting fails fast.
-    placement = make_placement(train_cfg)
 
-    # Data: generated once per spec and cached under data/, so the buggy run reuses the correct one's.
-    train_set = captchas.load_or_generate(captchas.DatasetSpec.from_config(config, "train"),
-                                          data_dir or captchas.DEFAULT_DATA_DIR, progress)
-    test_set = captchas.load_or_generate(captchas.DatasetSpec.from_config(config, "test"),
-                                         data_dir or captchas.DEFAULT_DATA_DIR, progress)
-    codec = LabelCodec.from_config(config)
+def load_data(config: dict, data_dir: Path | None, progress: bool) -> tuple[tuple, tuple]:
+    """Training and held-out sets, generated once per spec and cached under data/ (so the buggy
+    run reuses the correct one's)."""
+    folder = data_dir or captchas.DEFAULT_DATA_DIR
+    return tuple(captchas.load_or_generate(captchas.DatasetSpec.from_config(config, split),
+                                           folder, progress) for split in ("train", "test"))
 
-    # Model and optimizer, seeded; then a look at what the loss op will receive, before anything
-    # is written, so a run the pitfall check stops leaves nothing behind.
+
+def build(config: dict, run: RunDir, experiment: str, placement: Placement, train_set,
+          test_set) -> Session:
+    """Model and optimizer, seeded; then a look at what the loss op will receive, before anything
+    is written, so a run the pitfall check stops leaves nothing behind."""
+    train_cfg = config["train"]
     keras.utils.set_random_seed(config["seed"])
     if train_cfg["deterministic"]:
         tf.config.experimental.enable_op_determinism()
@@ -157,13 +203,18 @@ def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
         model = build_model(config)
         optimizer = make_optimizer(train_cfg)
         optimizer.build(model.trainable_variables)
+    batch = train_cfg["batch_size"]
     check_first_batch(model, config, *next(iter(evaluation_batches(
-        train_set[0][:train_cfg["batch_size"]], train_set[1][:train_cfg["batch_size"]], codec,
-        train_cfg["batch_size"]))))
-    state = TrainingState(model, optimizer, signal_names(model))
+        train_set[0][:batch], train_set[1][:batch], LabelCodec.from_config(config), batch))))
+    return Session(config, run, experiment, placement, model, optimizer,
+                   TrainingState(model, optimizer, signal_names(model)), train_set, test_set,
+                   describe_device(placement))
 
-    # Restore, or start the run directory.
-    device = describe_device(placement)
+
+def restore_or_start(session: Session, resume: bool) -> list[dict]:
+    """Restore the newest checkpoint, or start the run directory; return the metric rows kept."""
+    run, state, train_cfg = session.run, session.state, session.train_cfg
+    here = {"device": session.device, "cpu": describe_cpu(), "threads": thread_settings()}
     if resume and run.checkpoint_paths():
         run.remove_stale_temporaries()
         state.restore(run)
@@ -173,21 +224,24 @@ def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
         environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
-        environment.setdefault("resumed", []).append({"step": state.step, "device": device,
-                                                      "cpu": describe_cpu(),
-                                                      "threads": thread_settings()})
+        environment.setdefault("resumed", []).append({"step": state.step, **here})
     else:
         rows = []
         run.path.mkdir(parents=True, exist_ok=True)
         write_atomically(run.metrics, b"")
-        environment = {"device": device, "cpu": describe_cpu(), "threads": thread_settings(),
-                       "versions": package_versions(),
-                       "experiment": experiment}
-    write_atomically(run.config, dump(config).encode("utf-8"))  # Records a raised train.steps.
+        environment = {**here, "versions": package_versions(), "experiment": session.experiment}
+    write_atomically(run.config, dump(session.config).encode("utf-8"))  # A raised train.steps.
     run.write_json(run.environment, environment)
     run.summary.unlink(missing_ok=True)
-    print_plan(config, run, device, model, len(train_set[0]), len(test_set[0]))
-    if (train_cfg["precision"] == "mixed_bfloat16" and device.startswith("CPU")
+    return rows
+
+
+def announce(session: Session) -> None:
+    """The plan, then what the user should know about this machine and placement."""
+    config, placement, train_cfg = session.config, session.placement, session.train_cfg
+    print_plan(config, session.run, session.device, session.model, len(session.train_set[0]),
+               len(session.test_set[0]))
+    if (train_cfg["precision"] == "mixed_bfloat16" and session.device.startswith("CPU")
             and not has_native_bfloat16()):
         print("warning: train.precision is mixed_bfloat16 but this CPU has neither AVX512_BF16 "
               "nor AMX: bfloat16 is emulated here and slow (measured on a 2-core AVX2 EPYC: "
@@ -202,23 +256,30 @@ def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
         print(f"note: the {placement.replicas} replicas draw identical dropout masks, so this "
               f"run is not equivalent to one device; model.dropout=0 makes it so")
 
-    train_step = make_train_step(model, optimizer, loss_cfg["name"], loss_cfg["layout"],
-                                 data["length"], placement.strategy)
-    evaluator = Evaluator(model, config, run, train_set, test_set)
+
+def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress: bool) -> str:
+    """Step, evaluate, checkpoint until a stop rule says done; return its reason. A stop signal
+    ends the process after a checkpoint, with the command that continues the run."""
+    config, run, state, train_cfg = session.config, session.run, session.state, session.train_cfg
+    loss_cfg = config["loss"]
+    train_step = make_train_step(session.model, session.optimizer, loss_cfg["name"],
+                                 loss_cfg["layout"], config["data"]["length"],
+                                 session.placement.strategy)
+    evaluator = session.evaluator = Evaluator(session.model, config, run, session.train_set,
+                                              session.test_set)
     evaluator.log_config(state.step)
-    batches = iter(placement.distribute_batches(training_batches(
-        *train_set, codec, train_cfg["batch_size"], config["seed"], start_step=state.step)))
-    steps = train_cfg["steps"]
-    bar = tqdm(total=steps, initial=state.step, desc=experiment, unit="step", disable=not progress,
-               file=sys.stdout, dynamic_ncols=True, mininterval=1 if sys.stdout.isatty() else 30)
+    batches = iter(session.placement.distribute_batches(training_batches(
+        *session.train_set, LabelCodec.from_config(config), train_cfg["batch_size"],
+        config["seed"], start_step=state.step)))
+    bar = tqdm(total=train_cfg["steps"], initial=state.step, desc=session.experiment, unit="step",
+               disable=not progress, file=sys.stdout, dynamic_ncols=True,
+               mininterval=1 if sys.stdout.isatty() else 30)
     started = time.perf_counter() - state.elapsed_s
-    setup_s = time.perf_counter() - called  # Loading data and building: not in elapsed_s.
 
     # A resumed run may already be done: killed after its last step, or given a new stop rule.
     reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
     with _StopRequest() as stop, bar:
         while reason is None:
-            # One training step.
             signals = train_step(*next(batches)).numpy().astype(np.float64)
             if not math.isfinite(signals[0]):
                 raise UserError(f"loss became {signals[0]} at step {state.step + 1}: training "
@@ -232,8 +293,7 @@ def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
             state.elapsed_s = time.perf_counter() - started
             reason = stop_reason(state.step, None, state.elapsed_s, train_cfg)
             if state.step % train_cfg["eval_every"] == 0 or reason is not None:
-                # The prediction grid only where a checkpoint is written: it is for looking at,
-                # and drawing it at every evaluation cost 2% of a run.
+                # The prediction grid only where a checkpoint is written: it is for looking at.
                 row = evaluator.log(state.step, state.running_means(), state.elapsed_s,
                                     show_predictions=state.step % train_cfg["checkpoint_every"] == 0
                                     or reason is not None)
@@ -243,7 +303,7 @@ def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
                                 test_whole=f"{row['test_whole_acc']:.3f}")
                 reason = stop_reason(state.step, row, state.elapsed_s, train_cfg)
 
-            # Checkpoint, and stop cleanly after Ctrl-C.
+            # Checkpoint, and stop cleanly after a stop signal.
             if state.step % train_cfg["checkpoint_every"] == 0 or reason is not None \
                     or stop.requested:
                 state.elapsed_s = time.perf_counter() - started
@@ -256,18 +316,25 @@ def _train_locked(config: dict, experiment: str, run: RunDir, resume: bool,
                       f"  python train.py --run-dir {run.path} --resume{data_flag}",
                       file=sys.stderr)
                 raise SystemExit(128 + stop.signum)
+    return reason
 
-    # The finished run: the final model, its servable export, and the summary that marks it done.
+
+def finish(session: Session, reason: str, setup_s: float) -> dict:
+    """The finished run: the final model, its servable export, and the summary that marks it
+    done."""
+    config, run, state, model = session.config, session.run, session.state, session.model
     rows = run.read_metrics()
     if not rows or rows[-1]["step"] != state.step:  # Killed between its last checkpoint and row.
-        rows.append(evaluator.log(state.step, state.running_means(), state.elapsed_s))
+        rows.append(session.evaluator.log(state.step, state.running_means(), state.elapsed_s))
     temporary = run.path / ".model.tmp.keras"
     model.save(temporary)
     temporary.replace(run.model)
     export_saved_model(model, config, run.export)
-    levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], codec.num_classes)
-    summary = summarize(rows, state.elapsed_s, levels,
-                        chance_levels(data["length"], codec.num_classes))
+    data, loss_cfg = config["data"], config["loss"]
+    classes = len(data["charset"])
+    summary = summarize(rows, state.elapsed_s,
+                        loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes),
+                        chance_levels(data["length"], classes))
     summary["stop_reason"] = reason
     summary["setup_s"] = round(setup_s, 2)  # Of this (last) session of the run.
     run.write_json(run.summary, summary)

@@ -1,4 +1,7 @@
-"""Telling "the bug" from "the optimizer is slow": a pitfall detector and training signals.
+"""The pitfall detector: what a softmax cross-entropy op is given, checked before training.
+
+(The signals that tell "the bug" from "the optimizer is slow" during training are in
+captcha_cnn.steps and captcha_cnn.units.)
 
 The detector looks at what a softmax cross-entropy op is actually given:
 - `logits` that are already probabilities (non-negative, at most 1, summing to 1 along the class

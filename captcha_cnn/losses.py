@@ -1,4 +1,4 @@
-"""The losses the experiment compares, and the levels each one can reach.
+"""The losses the experiment compares (the levels each can reach: captcha_cnn.levels).
 
 Every loss in `LOSSES` takes `(labels, outputs)` and returns one value per row, reducing only the
 last axis. `outputs` are the model's raw outputs (logits). The buggy loss is written with raw

@@ -73,14 +73,23 @@ def _raise_stop_signal(signum, frame):
     raise StopSignal(signum)
 
 
+def take_signals(signums, handler) -> dict:
+    """Install `handler` for these signals; return the handlers it replaced, for
+    `give_back_signals`. A signal ignored until now (SIGHUP under nohup) stays ignored."""
+    return {signum: signal.signal(signum, handler) for signum in signums
+            if signal.getsignal(signum) is not signal.SIG_IGN}
+
+
+def give_back_signals(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def run_cli(main, argv=None) -> int:
     """Run `main(argv)`; a UserError becomes `error: ...` on stderr and exit status 2. SIGTERM and
     SIGHUP stop the command as Ctrl-C does (training checkpoints first; see training.py) and end
     it with status 128 + the signal's number."""
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    for signum, handler in previous.items():
-        if handler is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored.
-            signal.signal(signum, _raise_stop_signal)
+    previous = take_signals((signal.SIGTERM, signal.SIGHUP), _raise_stop_signal)
     try:
         main(argv)
     except UserError as error:
@@ -95,6 +104,5 @@ def run_cli(main, argv=None) -> int:
         print(f"\nstopped by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + signum
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        give_back_signals(previous)
     return 0

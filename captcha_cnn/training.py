@@ -17,6 +17,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from captcha_cnn import captchas
+from captcha_cnn.cli import give_back_signals, take_signals
 from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, training_batches
 from captcha_cnn.devices import (
@@ -97,10 +98,7 @@ class _StopRequest:
         return self.signum is not None
 
     def __enter__(self):
-        self._previous = {}
-        for signum in STOP_SIGNALS:
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                self._previous[signum] = signal.signal(signum, self._handle)
+        self._previous = take_signals(STOP_SIGNALS, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -110,8 +108,7 @@ class _StopRequest:
         self.signum = signum
 
     def __exit__(self, *exc):
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+        give_back_signals(self._previous)
         self._previous = {}
 
 

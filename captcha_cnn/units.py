@@ -59,9 +59,7 @@ class UnitProbe:
             return {}
         signals = {}
         for layer, largest in zip(self.layers, self._activations(images), strict=True):
-            largest = np.asarray(largest, dtype=np.float64)
-            signals[f"dead_{layer.name}"] = float(np.mean(largest <= 0.0))
-        for layer in self.layers:
+            signals[f"dead_{layer.name}"] = float(np.mean(np.asarray(largest) <= 0.0))
             # A separate ReLU layer (the batch-norm models) has no bias of its own.
             bias = getattr(layer, "bias", None)
             if bias is not None:

@@ -39,8 +39,8 @@ class TrainingState:
     def reset_running(self):
         self.sums, self.count = np.zeros(len(self.signal_names)), 0
 
-    def accumulate(self, signals: np.ndarray):
-        self.sums += signals
+    def accumulate(self, signals: dict[str, float]):
+        self.sums += [signals[name] for name in self.signal_names]
         self.count += 1
 
     def running_means(self) -> dict[str, float | None]:

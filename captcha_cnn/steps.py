@@ -25,7 +25,8 @@ def layer_names(model: keras.Model) -> list[str]:
 
 
 def signal_names(model: keras.Model) -> list[str]:
-    """The names of the values a training step returns, in order."""
+    """The names of the signals a training step returns, in the order checkpoints store their
+    running sums."""
     return (["train_loss", "train_char_acc", "grad_norm"]
             + [f"grad_norm_{name}" for name in layer_names(model)]
             + ["max_prob", "logit_std"])
@@ -33,9 +34,10 @@ def signal_names(model: keras.Model) -> list[str]:
 
 def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int,
                     strategy: tf.distribute.Strategy | None = None):
-    """A compiled step: one update on a (global) batch, returning the signals as one float32
-    vector. Under a tf.distribute strategy each replica computes the gradients of its share of the
-    batch; they are summed, and the update and the gradient norms use the summed gradients."""
+    """A compiled step: one update on a (global) batch, returning the signals as a dict of float32
+    scalars keyed by `signal_names(model)`. Under a tf.distribute strategy each replica computes
+    the gradients of its share of the batch; they are summed, and the update and the gradient
+    norms use the summed gradients."""
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     groups = layer_names(model)
@@ -56,8 +58,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
         max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(blocks), axis=-1))
         # Means over equal shares of the batch; averaged over replicas below. (logit_std becomes
         # the mean of the replicas' spreads, a close stand-in for the spread of the whole batch.)
-        local = tf.stack([loss, per_char_accuracy(labels, outputs, length), max_prob,
-                          tf.math.reduce_std(outputs)])
+        local = {"train_loss": loss, "train_char_acc": per_char_accuracy(labels, outputs, length),
+                 "max_prob": max_prob, "logit_std": tf.math.reduce_std(outputs)}
         return gradients, local
 
     # Called outside strategy.scope(): the update then runs in cross-replica context, where the
@@ -69,7 +71,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
         if replicas > 1:
             gradients = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
                          for g in gradients]
-            local = strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None)
+            local = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                     for name, value in local.items()}
         # Unscaled copies for the signals, with the scale in force now (apply may change it).
         reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
                     if scales_loss else gradients)
@@ -83,8 +86,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
                                     if group == index]))
             for index in range(len(groups))])
         per_layer = tf.unstack(tf.sqrt(per_layer_squares))
-        return tf.stack([local[0], local[1], tf.sqrt(tf.reduce_sum(per_layer_squares)),
-                         *per_layer, local[2], local[3]])
+        return {**local, "grad_norm": tf.sqrt(tf.reduce_sum(per_layer_squares)),
+                **{f"grad_norm_{name}": norm for name, norm in zip(groups, per_layer, strict=True)}}
 
     return train_step
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
@@ -277,9 +276,9 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
     with _StopRequest() as stop, bar:
         while reason is None:
-            signals = train_step(*next(batches)).numpy().astype(np.float64)
-            if not math.isfinite(signals[0]):
-                raise UserError(f"loss became {signals[0]} at step {state.step + 1}: training "
+            signals = {name: float(value) for name, value in train_step(*next(batches)).items()}
+            if not math.isfinite(signals["train_loss"]):
+                raise UserError(f"loss became {signals['train_loss']} at step {state.step + 1}: training "
                                 f"diverged (try a smaller train.learning_rate); the last good "
                                 f"checkpoint in {run.checkpoints} is kept")
             state.step += 1

@@ -35,9 +35,9 @@ from pathlib import Path
 from captcha_cnn import captchas
 from captcha_cnn.cli import import_tensorflow_quietly, run_cli
 from captcha_cnn.config import load_config
+from captcha_cnn.files import write_atomically
 from captcha_cnn.machine import cpu_extensions, cpu_name, package_versions
 from captcha_cnn.profiling import profile_rows, step_profile
-from captcha_cnn.runlog import write_atomically
 
 
 def training_flops_per_image(model) -> float:

@@ -29,8 +29,8 @@ from captcha import image as captcha_image
 from PIL import Image
 from tqdm import tqdm
 
+from captcha_cnn.files import write_atomically
 from captcha_cnn.labels import LabelCodec
-from captcha_cnn.runlog import write_atomically
 
 # Bump when rendering changes, so that old cache entries are not reused.
 GENERATOR_VERSION = 1

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image, UnidentifiedImageError
 
 from captcha_cnn.captchas import to_gray
 from captcha_cnn.errors import UserError
+from captcha_cnn.files import write_atomically
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.plots import has_unit_health, plot_runs, plot_unit_health
-from captcha_cnn.runlog import RunDir, write_atomically
+from captcha_cnn.runlog import RunDir
 
 
 def load_run(path: Path) -> dict:
@@ -22,13 +22,13 @@ def load_run(path: Path) -> dict:
     run = RunDir(path)
     if not run.config.is_file():
         raise UserError(f"{path}: not a run directory (no config.yaml)")
+    config = run.read_config()
     try:
-        config = yaml.safe_load(run.config.read_text(encoding="utf-8"))
         environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
         data, loss = config["data"], config["loss"]
-    except (yaml.YAMLError, json.JSONDecodeError, TypeError, KeyError):
-        raise UserError(f"{path}: damaged run directory (unreadable config.yaml or "
-                        f"environment.json)") from None
+    except (json.JSONDecodeError, TypeError, KeyError):
+        raise UserError(f"{path}: damaged run directory (config.yaml without data or loss, "
+                        f"or unreadable environment.json)") from None
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run.metrics}: no evaluation rows yet (the run has not reached its "
@@ -117,8 +117,7 @@ def load_trained_model(run_path: Path):
     run = RunDir(run_path)
     if run.model.is_file():
         return keras.saving.load_model(run.model, safe_mode=True)
-    config = yaml.safe_load(run.config.read_text(encoding="utf-8"))
-    model = build_model(config)
+    model = build_model(run.read_config())
     loaded = run.load_latest_checkpoint()
     if loaded is None:
         raise UserError(f"{run.path}: no final model and no checkpoint to read images with")

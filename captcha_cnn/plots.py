@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # Files only; no display is needed or assumed.
 import matplotlib.pyplot as plt  # noqa: E402
 
-from captcha_cnn.runlog import write_atomically  # noqa: E402
+from captcha_cnn.files import write_atomically  # noqa: E402
 
 
 def plot_runs(runs: list[dict], path: Path) -> None:

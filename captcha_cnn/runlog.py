@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from captcha_cnn.config import DEFAULT_CONFIG, read_yaml
 from captcha_cnn.errors import UserError
+from captcha_cnn.files import write_atomically
 
 KEEP_CHECKPOINTS = 2
 LOCK_FILE = ".lock"
@@ -40,20 +40,6 @@ LOCK_FILE = ".lock"
 
 class RunLocked(UserError):
     """Another process is training in this run directory."""
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, nothing between."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 class RunDir:
@@ -102,6 +88,18 @@ class RunDir:
                 if created and not any(self.path.iterdir()):
                     self.path.rmdir()
             handle.close()  # Closing releases the lock.
+
+    # Config ----------------------------------------------------------------------------------
+
+    def read_config(self) -> dict:
+        """The run's resolved config (config.yaml); a one-line error if it is not a mapping."""
+        try:
+            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            config = None
+        if not isinstance(config, dict):
+            raise UserError(f"{self.config}: unreadable run config (not a YAML mapping)")
+        return config
 
     # Metrics ---------------------------------------------------------------------------------
 
@@ -187,68 +185,3 @@ def publish_run_files(run_path: Path, target: Path) -> None:
     for name in PUBLISHED_FILES:
         if (Path(run_path) / name).is_file():
             shutil.copyfile(Path(run_path) / name, target / name)
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-# Keys a resumed run may change: more steps extend a run without changing what came before.
-# When a run stops, and where it trains (on another machine, or more devices), may change when
-# it resumes; what it trains may not.
-RESUMABLE_CHANGES = ("train.steps", "train.stop_at_whole_acc", "train.max_minutes",
-                     "train.distribute", "train.logical_cpus")
-
-
-def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
-    """Check the run directory before any slow work; return True if there is a run to continue.
-
-    An existing run is never overwritten (that needs --resume) and never resumed with a different
-    config. --resume on a directory that holds no run yet (a run killed while its data was being
-    generated) simply starts it.
-    """
-    if not run.config.is_file():
-        if run.path.exists() and any(not p.name.startswith(".") for p in run.path.iterdir()):
-            raise UserError(f"{run.path} exists and is not a run directory (no config.yaml); "
-                            f"pass another --run-dir")
-        if resume:
-            print(f"note: {run.path} holds no run yet; starting it")
-        return False
-    if not resume:
-        raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
-                        f"or pass another --run-dir")
-    try:
-        saved = _flatten(yaml.safe_load(run.config.read_text(encoding="utf-8")))
-    except (yaml.YAMLError, AttributeError):
-        raise UserError(f"{run.config}: unreadable run config; cannot resume this run") from None
-    # A key the project gained after the run was made, left at its default, changes nothing.
-    defaults = _flatten(read_yaml(DEFAULT_CONFIG))
-    for key, value in _flatten(config).items():
-        if key not in saved and value == defaults.get(key):
-            continue
-        if key not in RESUMABLE_CHANGES and saved.get(key) != value:
-            raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
-                            f"{value!r} now; --resume may change only "
-                            f"{', '.join(RESUMABLE_CHANGES)}")
-    _check_resumable_change(run, saved, _flatten(config))
-    return True
-
-
-def _check_resumable_change(run: RunDir, saved: dict, now: dict) -> None:
-    """The resumable keys' exceptions: a cluster's workers each hold a copy of the run, so a run
-    cannot move into or out of one; a cosine schedule's length is train.steps."""
-    before = saved.get("train.distribute", "none")
-    if before != now["train.distribute"] and "multi_worker" in (before, now["train.distribute"]):
-        raise UserError(f"{run.config}: train.distribute is {before!r} in the run but "
-                        f"{now['train.distribute']!r} now; a run cannot move into or out of "
-                        f"multi_worker")
-    if now["train.schedule"] == "cosine" and saved.get("train.steps") != now["train.steps"]:
-        raise UserError(f"{run.config}: train.steps is {saved.get('train.steps')!r} in the run "
-                        f"but {now['train.steps']!r} now; under train.schedule cosine the steps "
-                        f"set the schedule, so they cannot change on --resume")

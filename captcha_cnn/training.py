@@ -30,12 +30,14 @@ from captcha_cnn.diagnostics import check_loss_inputs
 from captcha_cnn.errors import StopSignal, UserError
 from captcha_cnn.evaluator import Evaluator
 from captcha_cnn.export import export_saved_model
+from captcha_cnn.files import write_atomically
 from captcha_cnn.labels import LabelCodec
 from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.losses import LOSSES, arrange
 from captcha_cnn.machine import describe_cpu, has_native_bfloat16, package_versions
 from captcha_cnn.model import build_model
-from captcha_cnn.runlog import RunDir, RunLocked, open_run_dir, write_atomically
+from captcha_cnn.resumption import open_run_dir
+from captcha_cnn.runlog import RunDir, RunLocked
 from captcha_cnn.state import TrainingState
 from captcha_cnn.steps import make_train_step, signal_names
 

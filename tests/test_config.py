@@ -150,7 +150,8 @@ def test_a_run_made_before_a_key_existed_resumes_if_the_key_is_at_its_default(tm
     import yaml
 
     from captcha_cnn.errors import UserError
-    from captcha_cnn.runlog import RunDir, open_run_dir
+    from captcha_cnn.resumption import open_run_dir
+    from captcha_cnn.runlog import RunDir
 
     config, _ = load_config("smoke.yaml")
     older = {section: dict(values) if isinstance(values, dict) else values
@@ -190,7 +191,8 @@ def test_reproduction_plan_errors_name_the_key(tmp_path, text, message):
 
 def test_a_run_may_resume_on_other_devices_but_not_with_another_loss(tmp_path):
     from captcha_cnn.errors import UserError
-    from captcha_cnn.runlog import RunDir, open_run_dir
+    from captcha_cnn.resumption import open_run_dir
+    from captcha_cnn.runlog import RunDir
 
     config, _ = load_config("smoke.yaml")
     run = RunDir(tmp_path / "run")
@@ -208,7 +210,8 @@ def test_a_run_may_resume_on_other_devices_but_not_with_another_loss(tmp_path):
 
 def test_a_cosine_schedule_refuses_new_steps_on_resume(tmp_path):
     from captcha_cnn.errors import UserError
-    from captcha_cnn.runlog import RunDir, open_run_dir
+    from captcha_cnn.resumption import open_run_dir
+    from captcha_cnn.runlog import RunDir
 
     config, _ = load_config("smoke.yaml", ["train.schedule=cosine"])
     run = RunDir(tmp_path / "run")

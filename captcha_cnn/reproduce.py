@@ -1,5 +1,9 @@
 """The full reproduction: train every pair of configs for every seed, then publish `results/`.
 
+    python -m captcha_cnn.reproduce                     # train what is missing, publish results/
+    python -m captcha_cnn.reproduce --seeds 0           # seed 0 of every pair first
+    python -m captcha_cnn.reproduce --publish-only      # train nothing: publish what runs hold
+
 A reproduction file (configs/reproduce.yaml) names pairs of experiment configs (correct, buggy),
 the seeds, and `--set` style overrides for every run. Finished runs are skipped and interrupted
 ones resume, so one command both starts and completes the work. What is published is small: each
@@ -9,26 +13,26 @@ with a min-max band) and REPORT.md, every number in it read from those metrics.
 
 from __future__ import annotations
 
-import io
 import json
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from captcha_cnn.config import ConfigError, find_config, load_config, read_yaml
+from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
+from captcha_cnn.config import ConfigError, load_config
 from captcha_cnn.errors import UserError
+from captcha_cnn.files import write_atomically
 from captcha_cnn.levels import STALLED_FACTOR, chance_levels, loss_levels
-from captcha_cnn.runlog import RunDir, publish_run_files, write_atomically
+from captcha_cnn.plans import PlannedRun, plan_arguments, read_plan_file, shared_overrides, train_runs
+from captcha_cnn.runlog import RunDir, publish_run_files
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes"}
 
 
 def read_plan(path: Path) -> dict:
-    plan = read_yaml(find_config(str(path)))
-    unknown = sorted(set(plan) - REPRODUCE_KEYS)
-    if unknown or "pairs" not in plan or "seeds" not in plan:
-        raise ConfigError(f"{path}: expected keys pairs, seeds and optionally set, notes; "
-                          f"unknown {unknown}")
+    plan = read_plan_file(path, REPRODUCE_KEYS, {"pairs", "seeds"})
     if not isinstance(plan["pairs"], dict) or not plan["pairs"]:
         raise ConfigError(f"{path}: pairs: expected a mapping of pair names to "
                           f"[correct config, buggy config]")
@@ -42,8 +46,6 @@ def read_plan(path: Path) -> dict:
     if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)):
         raise ConfigError(f"{path}: notes: expected a list of sentences for the report, "
                           f"got {notes!r}")
-    if not isinstance(plan.get("set") or {}, dict):
-        raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     return plan
 
 
@@ -53,19 +55,23 @@ def check_seeds(plan: dict, seeds: list[int] | None) -> None:
         raise UserError(f"--seeds: {unknown} not in the plan's seeds {plan['seeds']}")
 
 
-def planned_runs(plan: dict, seeds: list[int] | None = None) -> list[dict]:
-    """Every run of the plan, checked as configs before anything trains."""
-    overrides = [f"{k}={v}" for k, v in (plan.get("set") or {}).items()]
-    check_seeds(plan, seeds)
+def planned_runs(plan: dict, runs_dir: Path, results: Path) -> list[PlannedRun]:
+    """Every run of the plan, checked as configs before anything trains. A run finished and
+    published earlier (results/ is committed, runs/ is not) is read from results/ instead of
+    being trained again on a fresh checkout."""
     runs = []
     for pair, configs in plan["pairs"].items():
         for role, config_name in zip(("correct", "buggy"), configs, strict=True):
             for seed in plan["seeds"]:
-                if seeds is not None and seed not in seeds:
-                    continue
-                config, experiment = load_config(config_name, [*overrides, f"seed={seed}"])
-                runs.append({"pair": pair, "role": role, "seed": seed, "config": config,
-                             "name": f"{pair}-{experiment}-seed{seed}"})
+                config, experiment = load_config(config_name,
+                                                 [*shared_overrides(plan), f"seed={seed}"])
+                name = f"{pair}-{experiment}-seed{seed}"
+                run = PlannedRun(name, config, Path(runs_dir) / name,
+                                 {"pair": pair, "role": role, "seed": seed})
+                published = Path(results) / "runs" / name
+                if not RunDir(run.dir).is_finished() and (published / "summary.json").is_file():
+                    run = replace(run, dir=published, published=True)
+                runs.append(run)
     return runs
 
 
@@ -79,10 +85,9 @@ def _series(rows_per_seed: list[list[dict]], key: str):
 
 def pair_figure(pair: str, groups: dict[str, list[list[dict]]], config: dict, path: Path):
     """Loss, per-character and whole-captcha held-out accuracy: mean over seeds, min-max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from captcha_cnn.plots import save_figure
 
     data, loss = config["data"], config["loss"]
     classes = len(data["charset"])
@@ -113,11 +118,7 @@ def pair_figure(pair: str, groups: dict[str, list[list[dict]]], config: dict, pa
         axis.set_xlabel("training step")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    write_atomically(path, buffer.getvalue())
+    save_figure(figure, path)
 
 
 def _spread(values: list[float], digits: int = 3) -> str:
@@ -238,48 +239,48 @@ def flat_layout_section(length: int, classes: int) -> str:
             f"Not yet trained at full scale here: this table is computed from the op alone.\n")
 
 
-def publish(runs: list[dict], plan_path: Path, results: Path, notes: list[str] = ()) -> Path:
+def publish(runs: list[PlannedRun], plan_path: Path, results: Path,
+            notes: list[str] = ()) -> Path:
     """Copy each finished run's small files to `results/runs/`, draw a figure per pair, write
     REPORT.md. Claims and figures use finished runs only (a run still training, perhaps in another
     process, would cut every curve short); unfinished runs are listed in the run table."""
     results = Path(results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
     sections, machines, wall = [], set(), {}
-    for pair in dict.fromkeys(run["pair"] for run in runs):
-        members = [run for run in runs if run["pair"] == pair]
+    for pair in dict.fromkeys(run.tags["pair"] for run in runs):
+        members = [run for run in runs if run.tags["pair"] == pair]
         groups: dict[str, list[list[dict]]] = {}
         for run in members:
-            record = RunDir(run["dir"])
+            record = RunDir(run.dir)
             rows = record.read_metrics() if record.path.is_dir() else []
             if not rows:
                 continue
             finished = record.is_finished()
             minutes = rows[-1]["elapsed_s"] / 60
-            wall[run["name"]] = (f"| {run['name']} | {rows[-1]['step']} | {minutes:.1f} | "
+            wall[run.name] = (f"| {run.name} | {rows[-1]['step']} | {minutes:.1f} | "
                                  f"{'yes' if finished else 'no (not in the claims)'} |")
             if not finished:
                 continue
-            groups.setdefault(run["role"], []).append(rows)
-            if not run.get("published"):
-                publish_run_files(record.path, results / "runs" / run["name"])
+            groups.setdefault(run.tags["role"], []).append(rows)
+            if not run.published:
+                publish_run_files(record.path, results / "runs" / run.name)
             environment = json.loads(record.environment.read_text())
             machines.add(f"{environment['device']}; " + ", ".join(
                 f"{k} {v}" for k, v in environment["versions"].items()))
         if not groups:
             continue
-        config = members[0]["config"]
+        config = members[0].config
         pair_figure(pair, groups, config, results / f"{pair}.png")
         train = config["train"]
         sections.append(f"## {pair}: {train['optimizer']} learning rate {train['learning_rate']:g},"
                         f" loss layout {config['loss']['layout']}\n\n![{pair}]({pair}.png)\n\n"
                         f"{pair_claims(pair, groups, config)}")
-    test_size = runs[0]["config"]["data"]["test_size"]
+    data = runs[0].config["data"]
     report = ["# Reproduction report", "",
-              f"Made by `python evaluate.py --reproduce {plan_path}`; every number below is read "
-              f"from `results/runs/*/metrics.jsonl` (held-out set: {test_size} captchas never "
+              f"Made by `python -m captcha_cnn.reproduce {plan_path}`; every number below is read "
+              f"from `results/runs/*/metrics.jsonl` (held-out set: {data['test_size']} captchas never "
               f"trained on). Accuracy is per character unless it says whole captcha.", "",
-              *sections, flat_layout_section(runs[0]["config"]["data"]["length"],
-                                             len(runs[0]["config"]["data"]["charset"])),
+              *sections, flat_layout_section(data["length"], len(data["charset"])),
               "## Runs", "", "| run | steps | wall time (min) | finished |",
               "|---|---:|---:|---|", *wall.values(), "",
               *[f"- {note}" for note in notes], "",
@@ -290,31 +291,53 @@ def publish(runs: list[dict], plan_path: Path, results: Path, notes: list[str] =
 
 def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] | None = None,
               data_dir: Path | None = None, progress: bool = True,
-              train_runs: bool = True) -> Path:
+              train: bool = True) -> Path:
     """Train the plan's runs that are not finished (only those of `seeds` if given; none if
-    `train_runs` is False), then publish every run of the plan that has started, whatever its
-    seed; unfinished runs are marked as such in the report."""
+    `train` is False), then publish every run of the plan that has started, whatever its seed;
+    unfinished runs are marked as such in the report."""
     plan = read_plan(plan_path)
     check_seeds(plan, seeds)  # Before anything happens.
-    runs = planned_runs(plan)
-    for run in runs:
-        run["dir"] = Path(runs_dir) / run["name"]
-        published = Path(results) / "runs" / run["name"]
-        # A run finished and published earlier (results/ is committed, runs/ is not) is read
-        # from results/ instead of being trained again on a fresh checkout.
-        if not RunDir(run["dir"]).is_finished() and (published / "summary.json").is_file():
-            run["dir"], run["published"] = published, True
-    if not train_runs:
-        return publish(runs, plan_path, results, plan.get("notes") or [])
-    from captcha_cnn.training import train_each  # TensorFlow only once the plan is valid.
-
+    runs = planned_runs(plan, runs_dir, results)
+    notes = plan.get("notes") or []
+    if not train:
+        return publish(runs, plan_path, results, notes)
     report = None
     for run in runs:  # Publish after every run: an interrupted reproduction still shows its work.
-        if seeds is not None and run["seed"] not in seeds:
+        if seeds is not None and run.tags["seed"] not in seeds:
             continue
-        if run.get("published"):
-            print(f"{run['name']}: finished and published in {run['dir']}; not trained again")
+        if run.published:
+            print(f"{run.name}: finished and published in {run.dir}; not trained again")
         else:
-            train_each([run], data_dir, progress)
-        report = publish(runs, plan_path, results, plan.get("notes") or [])
+            train_runs([run], data_dir, progress)
+        report = publish(runs, plan_path, results, notes)
     return report
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        raise UserError(f"--seeds {text}: expected integers like 0,1,2") from None
+
+
+def main(argv=None) -> None:
+    parser = plan_arguments(__doc__, "the reproduction plan: pairs of configs and seeds",
+                            "reproduce.yaml", runs="runs/reproduce", out="results")
+    parser.add_argument("--seeds", help="train only these seeds, e.g. 0 or 0,1 (the report "
+                        "always covers every run of the plan)")
+    parser.add_argument("--publish-only", action="store_true",
+                        help="train nothing, publish what the runs hold now")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        make_verbose()
+    seeds = parse_seeds(args.seeds)
+    import_tensorflow_quietly(say_device=not args.publish_only)
+    report = reproduce(args.plan, args.runs, args.out, seeds, args.data_dir,
+                       progress=not args.no_progress, train=not args.publish_only)
+    print(f"wrote {report}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -5,20 +5,27 @@ every cell, the loss names, the seeds, and for each optimizer its own learning r
 an ordinary run under `<runs>/<cell name>/`; a finished cell is skipped and an interrupted one
 resumes, so the same command continues a sweep. The report is a heatmap of held-out accuracy per
 cell (mean over seeds) and a markdown table with each cell's verdict.
+
+    python -m captcha_cnn.sweep configs/sweep.yaml                 # train what is missing, report
+    python -m captcha_cnn.sweep configs/sweep.yaml --report-only   # train nothing
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from captcha_cnn.config import ConfigError, find_config, load_config, read_yaml
+from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
+from captcha_cnn.config import ConfigError, load_config
 from captcha_cnn.errors import UserError
+from captcha_cnn.files import write_atomically
 from captcha_cnn.levels import STALLED_FACTOR, chance_levels, loss_levels
-from captcha_cnn.runlog import RunDir, publish_run_files, write_atomically
+from captcha_cnn.plans import PlannedRun, plan_arguments, read_plan_file, shared_overrides, train_runs
+from captcha_cnn.runlog import RunDir, publish_run_files
 
 SWEEP_KEYS = {"base", "set", "losses", "seeds", "optimizers"}
 # A cell's verdict from its final held-out per-character accuracy: stalled below 1.5x chance
@@ -28,19 +35,12 @@ LEARNS_AT = 0.5
 
 def read_sweep(path: Path) -> dict:
     """The sweep file, checked: every key present, nothing unknown, lists where lists belong."""
-    sweep = read_yaml(find_config(str(path)))
-    unknown = sorted(set(sweep) - SWEEP_KEYS)
-    missing = sorted(SWEEP_KEYS - set(sweep) - {"set"})
-    if unknown or missing:
-        raise ConfigError(f"{path}: unknown keys {unknown} / missing keys {missing} "
-                          f"(a sweep has: {', '.join(sorted(SWEEP_KEYS))})")
+    sweep = read_plan_file(path, SWEEP_KEYS, SWEEP_KEYS - {"set"})
     for key in ("losses", "seeds", "optimizers"):
         if not isinstance(sweep[key], list) or not sweep[key]:
             raise ConfigError(f"{path}: {key}: expected a non-empty list")
     if not isinstance(sweep["base"], str):
         raise ConfigError(f"{path}: base: expected a config name, got {sweep['base']!r}")
-    if not isinstance(sweep.get("set") or {}, dict):
-        raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     for entry in sweep["optimizers"]:
         rates = entry.get("learning_rates") if isinstance(entry, dict) else None
         if not isinstance(rates, list) or "name" not in entry:
@@ -54,8 +54,8 @@ def read_sweep(path: Path) -> dict:
     return sweep
 
 
-def cells(sweep: dict) -> list[dict]:
-    """Every cell of the grid: its name and the `--set` overrides that define it."""
+def cells(sweep: dict, runs_dir: Path) -> list[PlannedRun]:
+    """Every cell of the grid as a run, its config checked before anything trains."""
     grid = []
     for optimizer in sweep["optimizers"]:
         extra = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rates")}
@@ -64,27 +64,14 @@ def cells(sweep: dict) -> list[dict]:
                                                for k, v in extra.items())])
         for rate, loss, seed in itertools.product(optimizer["learning_rates"], sweep["losses"],
                                                   sweep["seeds"]):
-            overrides = [f"{k}={v}" for k, v in (sweep.get("set") or {}).items()]
-            overrides += [f"train.optimizer={optimizer['name']}", f"train.learning_rate={rate}",
-                          f"loss.name={loss}", f"seed={seed}"]
+            overrides = [*shared_overrides(sweep), f"train.optimizer={optimizer['name']}",
+                         f"train.learning_rate={rate}", f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
-            grid.append({"name": f"{label}-lr{rate:g}-{loss}-seed{seed}",
-                         "optimizer": label, "learning_rate": float(rate),
-                         "loss": loss, "seed": seed, "overrides": overrides})
-    return grid
-
-
-def run_sweep(path: Path, runs_dir: Path, data_dir: Path | None = None,
-              progress: bool = True) -> list[dict]:
-    """Train every cell that is not finished yet; return the cells with their configs and runs."""
-    sweep = read_sweep(path)
-    grid = cells(sweep)
-    for cell in grid:  # Every cell's config is checked before the first one trains.
-        cell["config"] = load_config(sweep["base"], cell["overrides"])[0]
-        cell["dir"] = Path(runs_dir) / cell["name"]
-    from captcha_cnn.training import train_each  # TensorFlow only once the sweep file is valid.
-
-    train_each(grid, data_dir, progress)
+            name = f"{label}-lr{rate:g}-{loss}-seed{seed}"
+            grid.append(PlannedRun(name, load_config(sweep["base"], overrides)[0],
+                                   Path(runs_dir) / name,
+                                   {"optimizer": label, "learning_rate": float(rate),
+                                    "loss": loss, "seed": seed}))
     return grid
 
 
@@ -96,14 +83,14 @@ def _verdict(loss: str, accuracy: float, chance: float) -> str:
     return "hides (learns, loss above its floor)" if loss == "softmax_then_logits" else "learns"
 
 
-def summarize(grid: list[dict]) -> list[dict]:
+def summarize(grid: list[PlannedRun]) -> list[dict]:
     """One row per (optimizer, learning rate, loss): final held-out numbers over the seeds."""
     groups: dict[tuple, list] = {}
     for cell in grid:
-        rows = RunDir(cell["dir"]).read_metrics()
+        rows = RunDir(cell.dir).read_metrics()
         if rows:
-            key = (cell["optimizer"], cell["learning_rate"], cell["loss"])
-            groups.setdefault(key, []).append((rows[-1], cell["config"]))
+            key = (cell.tags["optimizer"], cell.tags["learning_rate"], cell.tags["loss"])
+            groups.setdefault(key, []).append((rows[-1], cell.config))
     summary = []
     for (optimizer, rate, loss), entries in groups.items():
         finals = [row for row, _ in entries]
@@ -140,12 +127,9 @@ def table(summary: list[dict]) -> str:
 
 def heatmap(summary: list[dict], path: Path) -> None:
     """Rows: optimizer and learning rate; columns: loss; colour: mean held-out per-char accuracy."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from captcha_cnn.plots import save_figure
 
     settings = sorted({(r["optimizer"], r["learning_rate"]) for r in summary})
     losses = list(dict.fromkeys(r["loss"] for r in summary))
@@ -168,27 +152,41 @@ def heatmap(summary: list[dict], path: Path) -> None:
     axis.set_title(f"held-out per-character accuracy after {min(r['steps'] for r in summary)} "
                    f"steps (mean over seeds)", fontsize=9)
     figure.colorbar(image, ax=axis, fraction=0.05)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    write_atomically(path, buffer.getvalue())
+    save_figure(figure, path)
 
 
-def report(path: Path, runs_dir: Path, out: Path, data_dir: Path | None = None,
-           progress: bool = True) -> Path:
-    """Run (or continue) the sweep, then write heatmap.png, sweep.md and sweep.json into `out`."""
-    grid = run_sweep(path, runs_dir, data_dir, progress)
+def report(grid: list[PlannedRun], runs_dir: Path, out: Path) -> Path:
+    """Write heatmap.png, sweep.md and sweep.json into `out`, from the cells' metrics now."""
     summary = summarize(grid)
     if not summary:
         raise UserError(f"{runs_dir}: no sweep cell has metrics yet")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for cell in grid:  # The metrics behind every number, small enough to publish.
-        if RunDir(cell["dir"]).metrics.is_file():
-            publish_run_files(cell["dir"], out / "runs" / cell["name"])
+        if RunDir(cell.dir).metrics.is_file():
+            publish_run_files(cell.dir, out / "runs" / cell.name)
     heatmap(summary, out / "heatmap.png")
     write_atomically(out / "sweep.md", table(summary).encode())
     write_atomically(out / "sweep.json", (json.dumps(summary, indent=2) + "\n").encode())
     print(table(summary))
     return out
+
+
+def main(argv=None) -> None:
+    parser = plan_arguments(__doc__, "the sweep file: base config, losses, seeds, optimizers",
+                            None, runs="runs/sweep", out="docs/sweep")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing, report what the cells hold now")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        make_verbose()
+    grid = cells(read_sweep(args.plan), args.runs)
+    if not args.report_only:
+        import_tensorflow_quietly()
+        train_runs(grid, args.data_dir, progress=not args.no_progress)
+    out = report(grid, args.runs, args.out)
+    print(f"wrote {out / 'heatmap.png'}, {out / 'sweep.md'} and {out / 'sweep.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

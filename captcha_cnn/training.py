@@ -37,7 +37,7 @@ from captcha_cnn.losses import LOSSES, arrange
 from captcha_cnn.machine import describe_cpu, has_native_bfloat16, package_versions
 from captcha_cnn.model import build_model
 from captcha_cnn.resumption import open_run_dir
-from captcha_cnn.runlog import RunDir, RunLocked
+from captcha_cnn.runlog import RunDir
 from captcha_cnn.state import TrainingState
 from captcha_cnn.steps import make_train_step, signal_names
 
@@ -383,20 +383,6 @@ def print_plan(config: dict, run: RunDir, device: str, model: keras.Model, train
           f"steps:          {steps} x {batch_size} images = {steps * batch_size:,} images "
           f"({steps * batch_size / train_size:.1f} epochs); chance accuracy "
           f"{chance['char']:.3f} per char, {chance['whole']:.2g} whole", flush=True)
-
-
-def train_each(runs: list[dict], data_dir: Path | None, progress: bool) -> None:
-    """Train several runs (dicts with `name`, `config`, `dir`) one after the other. A finished run
-    is left as it is, an interrupted one resumes; a run whose saved config differs is an error."""
-    for number, entry in enumerate(runs, start=1):
-        print(f"[{number}/{len(runs)}] {entry['name']}", flush=True)
-        try:
-            train(entry["config"], entry["name"], entry["dir"],
-                  resume=(Path(entry["dir"]) / "config.yaml").is_file(), data_dir=data_dir,
-                  progress=progress)
-        except RunLocked as error:  # Another sweep or reproduction is training it right now.
-            print(f"skipped: {error}", flush=True)
-        keras.backend.clear_session()  # Free the last run's graphs before the next one.
 
 
 def summarize(rows: list[dict], elapsed_s: float, levels: dict, chance: dict) -> dict:

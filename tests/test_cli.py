@@ -1,4 +1,8 @@
-"""The entry points as a user runs them: end to end on the smoke config, and every error path."""
+"""The entry points as a user runs them: end to end on the smoke config, and every error path.
+
+The end-to-end run, the comparison and the export go through real processes; the error paths and
+the plans call the same `main(argv)` in this process (`run_main`), through the same run_cli.
+"""
 
 import json
 import shutil
@@ -8,9 +12,13 @@ import pytest
 from conftest import run_command
 from PIL import Image
 
+import evaluate
+import train
+from captcha_cnn import reproduce, sweep
 from captcha_cnn.captchas import DatasetSpec, render_sample
 
 SMOKE = ["train.py", "--config", "smoke.yaml", "--no-progress"]
+SMOKE_ARGS = SMOKE[1:]
 
 
 @pytest.fixture(scope="module")
@@ -79,47 +87,47 @@ def test_evaluate_writes_figure_and_table(smoke_run, tmp_path):
     assert "| run |" in table and "| smoke-run |" not in table and "| run | logits |" in table
 
 
-def test_evaluate_until_compares_the_first_steps_only(smoke_run, tmp_path):
-    result = run_command("evaluate.py", str(smoke_run["run"]), "--out", str(tmp_path / "e"),
-                         "--until", "4")
+def test_evaluate_until_compares_the_first_steps_only(smoke_run, tmp_path, run_main):
+    result = run_main(evaluate.main, str(smoke_run["run"]), "--out", str(tmp_path / "e"),
+                      "--until", "4")
     assert result.returncode == 0, result.stderr
     row = (tmp_path / "e" / "summary.md").read_text().splitlines()[-1]
     assert row.split(" | ")[4] == "3"  # The smoke run evaluates at steps 3 and 6.
-    early = run_command("evaluate.py", str(smoke_run["run"]), "--out", str(tmp_path / "f"),
-                        "--until", "2")
+    early = run_main(evaluate.main, str(smoke_run["run"]), "--out", str(tmp_path / "f"),
+                     "--until", "2")
     assert_one_line_error(early, "--until 2:", "has no evaluation by step 2")
     assert not (tmp_path / "f").exists()
 
 
-def test_evaluate_reads_an_image_file(smoke_run, tmp_path):
+def test_evaluate_reads_an_image_file(smoke_run, tmp_path, run_main):
     spec = DatasetSpec("0123456789", 4, 48, 16, 1, 99, "test")
     _, gray = render_sample(spec, 0)
     path = tmp_path / "captcha.png"
     Image.fromarray(gray).save(path)
-    result = run_command("evaluate.py", str(smoke_run["run"]), "--image", str(path))
+    result = run_main(evaluate.main, str(smoke_run["run"]), "--image", str(path))
     assert result.returncode == 0, result.stderr
     text = result.stdout.split()[0]
     assert len(text) == 4 and set(text) <= set("0123456789")
     assert "per-character probability" in result.stdout
 
 
-def test_an_existing_run_is_never_overwritten(smoke_run):
+def test_an_existing_run_is_never_overwritten(smoke_run, run_main):
     before = (smoke_run["run"] / "metrics.jsonl").read_bytes()
-    result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]),
+    result = run_main(train.main, *SMOKE_ARGS, "--run-dir", str(smoke_run["run"]),
                          "--data-dir", str(smoke_run["data"]))
     assert_one_line_error(result, str(smoke_run["run"]), "--resume")
     assert (smoke_run["run"] / "metrics.jsonl").read_bytes() == before
 
 
-def test_resuming_a_finished_run_does_nothing(smoke_run):
-    result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]),
+def test_resuming_a_finished_run_does_nothing(smoke_run, run_main):
+    result = run_main(train.main, *SMOKE_ARGS, "--run-dir", str(smoke_run["run"]),
                          "--data-dir", str(smoke_run["data"]), "--resume")
     assert result.returncode == 0, result.stderr
     assert "nothing to do" in result.stdout
 
 
-def test_resuming_with_a_different_config_is_refused(smoke_run):
-    result = run_command(*SMOKE, "--run-dir", str(smoke_run["run"]), "--data-dir",
+def test_resuming_with_a_different_config_is_refused(smoke_run, run_main):
+    result = run_main(train.main, *SMOKE_ARGS, "--run-dir", str(smoke_run["run"]), "--data-dir",
                          str(smoke_run["data"]), "--resume", "--set", "train.learning_rate=0.1")
     assert_one_line_error(result, "train.learning_rate is 0.0003 in the run but 0.1 now",
                           "--resume may change only train.steps, train.stop_at_whole_acc")
@@ -158,9 +166,9 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize("setting, fragments", BAD_SETTINGS, ids=[s for s, _ in BAD_SETTINGS])
-def test_bad_settings_fail_in_one_line_and_create_nothing(tmp_path, setting, fragments):
+def test_bad_settings_fail_in_one_line_and_create_nothing(tmp_path, run_main, setting, fragments):
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
-    result = run_command("train.py", "--config", "smoke.yaml", "--set", setting,
+    result = run_main(train.main, "--config", "smoke.yaml", "--set", setting,
                          "--run-dir", str(run_dir), "--data-dir", str(data_dir))
     assert_one_line_error(result, *fragments)
     line = result.stderr.strip().splitlines()[-1]
@@ -178,8 +186,8 @@ def test_bad_input_fails_in_one_line_and_creates_nothing(tmp_path, args, fragmen
     assert not run_dir.exists() and not data_dir.exists()
 
 
-def test_resuming_nothing_without_a_config_is_refused(tmp_path):
-    result = run_command("train.py", "--run-dir", str(tmp_path / "none"), "--resume")
+def test_resuming_nothing_without_a_config_is_refused(tmp_path, run_main):
+    result = run_main(train.main, "--run-dir", str(tmp_path / "none"), "--resume")
     assert_one_line_error(result, "none: no run to resume")
     assert not (tmp_path / "none").exists()
 
@@ -191,23 +199,23 @@ def test_resuming_nothing_without_a_config_is_refused(tmp_path):
     ("data:\n  charset: 0123\n", ["data.charset: expected a string", "quote it"]),
     ("seed: 1\ntrain:\n  extra:\n    deep: 1\n", ["train.extra: unknown key"]),
 ])
-def test_bad_config_files_are_named(tmp_path, text, fragments):
+def test_bad_config_files_are_named(tmp_path, run_main, text, fragments):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
-    result = run_command("train.py", "--config", str(bad), "--run-dir", str(tmp_path / "r"))
+    result = run_main(train.main, "--config", str(bad), "--run-dir", str(tmp_path / "r"))
     assert_one_line_error(result, "bad.yaml", *fragments)
     assert not (tmp_path / "r").exists()
 
 
-def test_a_folder_that_is_not_a_run_is_not_written_into(tmp_path):
+def test_a_folder_that_is_not_a_run_is_not_written_into(tmp_path, run_main):
     (tmp_path / "notes.txt").write_text("mine")
-    result = run_command(*SMOKE, "--run-dir", str(tmp_path), "--data-dir", str(tmp_path / "d"))
+    result = run_main(train.main, *SMOKE_ARGS, "--run-dir", str(tmp_path), "--data-dir", str(tmp_path / "d"))
     assert_one_line_error(result, "is not a run directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
-def test_a_diverging_run_stops_loudly(tmp_path):
-    result = run_command(*SMOKE, "--set", "train.optimizer=sgd", "--set",
+def test_a_diverging_run_stops_loudly(tmp_path, run_main):
+    result = run_main(train.main, *SMOKE_ARGS, "--set", "train.optimizer=sgd", "--set",
                          "train.learning_rate=1e12", "--run-dir", str(tmp_path / "run"),
                          "--data-dir", str(tmp_path / "data"))
     assert_one_line_error(result, "loss became", "train.learning_rate")
@@ -219,24 +227,24 @@ def test_a_diverging_run_stops_loudly(tmp_path):
     (lambda path: path.write_text("not an image"), ["not a readable image"]),
     (lambda path: Image.new("L", (160, 60)).save(path), ["image is 160x60", "48x16"]),
 ])
-def test_bad_image_files_are_refused(smoke_run, tmp_path, make_image, fragments):
+def test_bad_image_files_are_refused(smoke_run, tmp_path, run_main, make_image, fragments):
     path = tmp_path / "input.png"
     if make_image:
         make_image(path)
-    result = run_command("evaluate.py", str(smoke_run["run"]), "--image", str(path))
+    result = run_main(evaluate.main, str(smoke_run["run"]), "--image", str(path))
     assert_one_line_error(result, str(path), *fragments)
 
 
-def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path):
-    result = run_command("evaluate.py", str(tmp_path), "--out", str(tmp_path / "e"))
+def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path, run_main):
+    result = run_main(evaluate.main, str(tmp_path), "--out", str(tmp_path / "e"))
     assert_one_line_error(result, "not a run directory")
 
 
-def test_the_sweep_trains_its_grid_once_and_reports(tmp_path):
+def test_the_sweep_trains_its_grid_once_and_reports(tmp_path, run_main):
     out, runs = tmp_path / "out", tmp_path / "runs"
-    args = ["evaluate.py", "--sweep", "configs/sweep_smoke.yaml", "--sweep-runs", str(runs),
-            "--out", str(out), "--data-dir", str(tmp_path / "data")]
-    first = run_command(*args)
+    args = ["configs/sweep_smoke.yaml", "--runs", str(runs), "--out", str(out), "--data-dir",
+            str(tmp_path / "data"), "--no-progress"]
+    first = run_main(sweep.main, *args)
     assert first.returncode == 0, first.stderr
     names = sorted(p.name for p in runs.iterdir())
     assert len(names) == 6  # 2 losses x (1 SGD rate + 2 Adam rates) x 1 seed.
@@ -245,11 +253,16 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path):
     summary = json.loads((out / "sweep.json").read_text())
     assert len(summary) == 6 and {row["seeds"] for row in summary} == {1}
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| sgd-momentum0.9 | 0.1 | softmax_then_logits |" in (out / "sweep.md").read_text()
+    table = (out / "sweep.md").read_text()
+    assert "| sgd-momentum0.9 | 0.1 | softmax_then_logits |" in table
 
-    again = run_command(*args)  # Everything finished: nothing is trained again.
+    again = run_main(sweep.main, *args)  # Everything finished: nothing is trained again.
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("nothing to do") == 6
+    (out / "sweep.md").unlink()
+    report_only = run_main(sweep.main, *args, "--report-only")  # Trains nothing, reports.
+    assert report_only.returncode == 0, report_only.stderr
+    assert "nothing to do" not in report_only.stdout and (out / "sweep.md").read_text() == table
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -261,31 +274,33 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path):
      "optimizers: [{name: adam, learning_rates: [fast]}]\n", "learning_rates must be numbers"),
     ("base: smoke.yaml\nlosses: [softmax]\nseeds: [0]\n"
      "optimizers: [{name: adam, learning_rates: [1e-3]}]\n", "loss.name: unknown value 'softmax'"),
+    ("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\n", "missing keys ['optimizers']"),
 ])
-def test_a_bad_sweep_file_is_refused(tmp_path, text, fragment):
+def test_a_bad_sweep_file_is_refused(tmp_path, run_main, text, fragment):
     bad = tmp_path / "sweep.yaml"
     bad.write_text(text)
-    result = run_command("evaluate.py", "--sweep", str(bad), "--sweep-runs", str(tmp_path / "r"))
+    result = run_main(sweep.main, str(bad), "--runs", str(tmp_path / "r"))
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "r").exists()
 
 
-def test_reproduce_refuses_seeds_outside_its_plan(tmp_path):
-    result = run_command("evaluate.py", "--reproduce", "configs/reproduce_smoke.yaml", "--seeds",
-                         "5", "--reproduce-runs", str(tmp_path / "r"))
+def test_reproduce_refuses_seeds_outside_its_plan(tmp_path, run_main):
+    result = run_main(reproduce.main, "configs/reproduce_smoke.yaml", "--seeds", "5",
+                      "--runs", str(tmp_path / "r"))
     assert_one_line_error(result, "--seeds: [5] not in the plan's seeds [0, 1]")
     assert not (tmp_path / "r").exists()
 
 
-def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
+def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main):
     results, runs = tmp_path / "results", tmp_path / "runs"
-    args = ["evaluate.py", "--reproduce", "configs/reproduce_smoke.yaml", "--reproduce-runs",
-            str(runs), "--out", str(results), "--data-dir", str(tmp_path / "data"), "--seeds", "0"]
-    first = run_command(*args)
+    args = ["configs/reproduce_smoke.yaml", "--runs", str(runs), "--out", str(results),
+            "--data-dir", str(tmp_path / "data"), "--no-progress", "--seeds", "0"]
+    first = run_main(reproduce.main, *args)
     assert first.returncode == 0, first.stderr
     assert sorted(p.name for p in runs.iterdir()) == [
         "hide-buggy-seed0", "hide-correct-seed0", "stall-buggy-seed0", "stall-correct-seed0"]
     report = (results / "REPORT.md").read_text()
+    assert "Made by `python -m captcha_cnn.reproduce configs/reproduce_smoke.yaml`" in report
     assert "| correct: 98% accuracy after 4000 steps |" in report
     assert "n/a (runs end before step 1000)" in report
     assert "n/a (runs too short)" in report
@@ -297,17 +312,17 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
     published = sorted(p.name for p in (results / "runs" / "stall-correct-seed0").iterdir())
     assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
 
-    publish_only = run_command(*args[:-1], "0,1", "--publish-only")  # Trains nothing.
+    publish_only = run_main(reproduce.main, *args[:-1], "0,1", "--publish-only")  # Trains nothing.
     assert publish_only.returncode == 0, publish_only.stderr
     assert len(list(runs.iterdir())) == 4
 
-    both = run_command(*args[:-1], "0,1")  # Seed 0 is skipped, seed 1 is trained.
+    both = run_main(reproduce.main, *args[:-1], "0,1")  # Seed 0 is skipped, seed 1 is trained.
     assert both.returncode == 0, both.stderr
     assert both.stdout.count("nothing to do") == 4
     assert len(list(runs.iterdir())) == 8
 
     # --seeds chooses what to train; the report always covers every run of the plan.
-    one_seed = run_command(*args[:-1], "1")
+    one_seed = run_main(reproduce.main, *args[:-1], "1")
     assert one_seed.returncode == 0, one_seed.stderr
     assert one_seed.stdout.count("nothing to do") == 4
     report = (results / "REPORT.md").read_text()
@@ -315,7 +330,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path):
 
     # On a fresh checkout runs/ is gone but results/ is committed: nothing is trained again.
     shutil.rmtree(runs)
-    fresh = run_command(*args[:-1], "0,1")
+    fresh = run_main(reproduce.main, *args[:-1], "0,1")
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.count("not trained again") == 8 and not runs.exists()
     assert "| stall-correct-seed1 | 4 |" in (results / "REPORT.md").read_text()
@@ -332,7 +347,8 @@ for text, probabilities in zip(result["text"].numpy(), result["probabilities"].n
 """
 
 
-def test_the_export_reads_png_bytes_in_a_process_without_the_project(smoke_run, tmp_path):
+def test_the_export_reads_png_bytes_in_a_process_without_the_project(smoke_run, tmp_path,
+                                                                     run_main):
     """The SavedModel gives the same text and probabilities as evaluate.py --image."""
     paths = []
     for index in range(3):
@@ -347,18 +363,20 @@ def test_the_export_reads_png_bytes_in_a_process_without_the_project(smoke_run, 
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 3
     for path, line in zip(paths, lines, strict=True):
-        expected = run_command("evaluate.py", str(smoke_run["run"]), "--image", str(path))
+        expected = run_main(evaluate.main, str(smoke_run["run"]), "--image", str(path))
         text, probabilities = line.split(" ", 1)
         assert expected.stdout.startswith(text + "  ")
         shown = expected.stdout.split("probability: ")[1].rstrip(")\n").split(", ")
         assert [f"{float(p):.2f}" for p in probabilities.split()] == shown
 
 
-@pytest.mark.parametrize("flag", [["--seeds", "0"], ["--publish-only"]])
-def test_reproduction_flags_without_reproduce_are_refused(flag, capsys):
-    import evaluate
+@pytest.mark.parametrize("flag, command", [
+    ("--reproduce", "python -m captcha_cnn.reproduce"), ("--sweep", "python -m captcha_cnn.sweep")])
+def test_the_training_plans_moved_out_of_evaluate(flag, command, run_main):
+    result = run_main(evaluate.main, flag, "configs/sweep.yaml")
+    assert_one_line_error(result, f"evaluate.py {flag} moved: run `{command}")
 
-    with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["runs/correct", *flag])
-    assert exit_info.value.code == 2
-    assert f"{flag[0]} applies to --reproduce only" in capsys.readouterr().err
+
+def test_reproduce_refuses_seeds_that_are_not_integers(run_main):
+    result = run_main(reproduce.main, "--seeds", "zero")
+    assert_one_line_error(result, "--seeds zero: expected integers like 0,1,2")

@@ -178,7 +178,7 @@ def test_every_reproduction_pair_differs_only_in_the_loss():
 
 @pytest.mark.parametrize("text, message", [
     ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\nnotes: 5\n", "notes: expected a list"),
-    ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\ncomment: x\n", "unknown ['comment']"),
+    ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\ncomment: x\n", "unknown keys ['comment']"),
 ])
 def test_reproduction_plan_errors_name_the_key(tmp_path, text, message):
     from captcha_cnn.reproduce import read_plan

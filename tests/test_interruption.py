@@ -16,8 +16,9 @@ from conftest import REPO, run_command
 import train as train_script
 from captcha_cnn.cli import run_cli
 from captcha_cnn.errors import UserError
+from captcha_cnn.plans import PlannedRun, train_runs
 from captcha_cnn.runlog import RunDir
-from captcha_cnn.training import train, train_each
+from captcha_cnn.training import train
 
 TIMING = ("elapsed_s", "eval_s")
 LONG_SMOKE = ["--set", "train.steps=200", "--set", "train.eval_every=10",
@@ -182,10 +183,10 @@ def test_a_sweep_or_reproduction_skips_a_run_another_process_trains(smoke_config
                                                                     shared_data_dir, tmp_path,
                                                                     capsys):
     run = RunDir(tmp_path / "taken")
-    entries = [{"name": "taken", "config": smoke_config(), "dir": run.path},
-               {"name": "free", "config": smoke_config(), "dir": tmp_path / "free"}]
+    entries = [PlannedRun("taken", smoke_config(), run.path),
+               PlannedRun("free", smoke_config(), tmp_path / "free")]
     with run.locked():  # As another process would hold it.
-        train_each(entries, shared_data_dir, progress=False)
+        train_runs(entries, shared_data_dir, progress=False)
     assert f"skipped: {run.path} is in use: process {os.getpid()}" in capsys.readouterr().out
     assert not run.path.exists()  # Untouched: the lock's own directory went with it.
     assert (tmp_path / "free" / "summary.json").is_file()

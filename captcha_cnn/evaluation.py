@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from captcha_cnn.captchas import to_gray
 from captcha_cnn.errors import UserError
 from captcha_cnn.files import write_atomically
-from captcha_cnn.labels import LabelCodec
+from captcha_cnn.labels import LabelCodec, char_blocks
 from captcha_cnn.levels import chance_levels, loss_levels
 from captcha_cnn.plots import has_unit_health, plot_runs, plot_unit_health
 from captcha_cnn.runlog import RunDir
@@ -132,7 +132,7 @@ def read_image(run_path: Path, image_path: Path) -> tuple[str, np.ndarray]:
     codec = LabelCodec(data["charset"], data["length"])
     pixels = read_image_array(image_path, data["width"], data["height"])
     logits = np.asarray(load_trained_model(run_path)(pixels, training=False))[0]
-    blocks = logits.reshape(codec.length, codec.num_classes)
+    blocks = char_blocks(logits, codec.length)
     probabilities = np.exp(blocks - blocks.max(axis=-1, keepdims=True))
     probabilities /= probabilities.sum(axis=-1, keepdims=True)
     return codec.decode(logits), probabilities.max(axis=-1)

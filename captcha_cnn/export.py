@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from captcha_cnn.labels import LabelCodec
+from captcha_cnn.labels import LabelCodec, char_blocks
 
 
 def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
@@ -34,7 +34,7 @@ def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
     def serve(png):
         pixels = tf.map_fn(to_pixels, png, fn_output_signature=tf.TensorSpec(
             [height, width, 1], tf.float32))
-        logits = tf.reshape(model(pixels, training=False), [-1, codec.length, codec.num_classes])
+        logits = char_blocks(model(pixels, training=False), codec.length)
         probabilities = tf.nn.softmax(logits)
         characters = tf.gather(charset, tf.argmax(probabilities, axis=-1))
         return {"text": tf.strings.reduce_join(characters, axis=-1),

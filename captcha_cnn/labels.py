@@ -12,6 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def char_blocks(values, length: int):
+    """[..., length * classes] -> [..., length, classes]: one block per character. For NumPy
+    arrays and for TensorFlow tensors (in a tf.function too): labels, logits and probabilities are
+    split into characters here and nowhere else."""
+    if isinstance(values, np.ndarray):
+        return values.reshape(*values.shape[:-1], length, values.shape[-1] // length)
+    import tensorflow as tf  # Only for tensors: generation and configs need no TensorFlow.
+
+    return tf.reshape(values, [-1, length, values.shape[-1] // length])
+
+
 @dataclass(frozen=True)
 class LabelCodec:
     """Encodes captcha text as multi-hot vectors and decodes vectors or logits back to text."""
@@ -62,8 +73,7 @@ class LabelCodec:
         if vectors.shape[-1] != self.width:
             raise ValueError(f"expected vectors of width {self.width} "
                              f"({self.length} x {self.num_classes}), got shape {vectors.shape}")
-        blocks = vectors.reshape(*vectors.shape[:-1], self.length, self.num_classes)
-        return blocks.argmax(axis=-1)
+        return char_blocks(vectors, self.length).argmax(axis=-1)
 
     def decode(self, vector: np.ndarray) -> str:
         """Text of one label vector (multi-hot, probabilities or raw logits)."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from captcha_cnn.labels import char_blocks
+
 
 def fused_softmax_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """The kernel behind `tf.nn.softmax_cross_entropy_with_logits`, called directly.
@@ -70,9 +72,7 @@ LOSSES = {
 def arrange(layout: str, labels: tf.Tensor, outputs: tf.Tensor, length: int):
     """Labels and outputs as the loss op sees them in `layout` (see the module docstring)."""
     if layout == "per_char":
-        classes = labels.shape[-1] // length
-        return (tf.reshape(labels, [-1, length, classes]),
-                tf.reshape(outputs, [-1, length, classes]))
+        return char_blocks(labels, length), char_blocks(outputs, length)
     if layout == "flat":
         return labels, outputs
     if layout == "flat_normalized":

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from captcha_cnn.labels import char_blocks
+
 
 def correct_characters(labels: tf.Tensor, outputs: tf.Tensor, length: int) -> tf.Tensor:
     """Boolean [batch, length]: is each character's predicted class its true class?"""
-    classes = labels.shape[-1] // length
-    true = tf.argmax(tf.reshape(labels, [-1, length, classes]), axis=-1)
-    predicted = tf.argmax(tf.reshape(outputs, [-1, length, classes]), axis=-1)
+    true = tf.argmax(char_blocks(labels, length), axis=-1)
+    predicted = tf.argmax(char_blocks(outputs, length), axis=-1)
     return tf.equal(true, predicted)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from captcha_cnn.labels import char_blocks
 from captcha_cnn.losses import per_example_loss
 from captcha_cnn.metrics import correct_characters, per_char_accuracy
 
@@ -54,8 +55,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
             # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
             scaled = optimizer.scale_loss(share) if scales_loss else share
         gradients = tape.gradient(scaled, model.trainable_variables)
-        blocks = tf.reshape(outputs, [-1, length, labels.shape[-1] // length])
-        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(blocks), axis=-1))
+        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(char_blocks(outputs, length)),
+                                                axis=-1))
         # Means over equal shares of the batch; averaged over replicas below. (logit_std becomes
         # the mean of the replicas' spreads, a close stand-in for the spread of the whole batch.)
         local = {"train_loss": loss, "train_char_acc": per_char_accuracy(labels, outputs, length),

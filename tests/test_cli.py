@@ -298,7 +298,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     first = run_main(reproduce.main, *args)
     assert first.returncode == 0, first.stderr
     assert sorted(p.name for p in runs.iterdir()) == [
-        "hide-buggy-seed0", "hide-correct-seed0", "stall-buggy-seed0", "stall-correct-seed0"]
+        "hide-smoke-seed0", "hide-smoke_buggy-seed0", "stall-smoke-seed0", "stall-smoke_buggy-seed0"]
     report = (results / "REPORT.md").read_text()
     assert "Made by `python -m captcha_cnn.reproduce configs/reproduce_smoke.yaml`" in report
     assert "| correct: 98% accuracy after 4000 steps |" in report
@@ -309,7 +309,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
            "per seed) | not by 4 | |" in report  # Four steps never leave it.
     assert "- Made by the tests." in report  # The plan's notes, under the run table.
     assert (results / "stall.png").is_file() and (results / "hide.png").is_file()
-    published = sorted(p.name for p in (results / "runs" / "stall-correct-seed0").iterdir())
+    published = sorted(p.name for p in (results / "runs" / "stall-smoke-seed0").iterdir())
     assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
 
     publish_only = run_main(reproduce.main, *args[:-1], "0,1", "--publish-only")  # Trains nothing.
@@ -326,14 +326,14 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert one_seed.returncode == 0, one_seed.stderr
     assert one_seed.stdout.count("nothing to do") == 4
     report = (results / "REPORT.md").read_text()
-    assert "| stall-correct-seed0 | 4 |" in report and "| stall-correct-seed1 | 4 |" in report
+    assert "| stall-smoke-seed0 | 4 |" in report and "| stall-smoke-seed1 | 4 |" in report
 
     # On a fresh checkout runs/ is gone but results/ is committed: nothing is trained again.
     shutil.rmtree(runs)
     fresh = run_main(reproduce.main, *args[:-1], "0,1")
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.count("not trained again") == 8 and not runs.exists()
-    assert "| stall-correct-seed1 | 4 |" in (results / "REPORT.md").read_text()
+    assert "| stall-smoke-seed1 | 4 |" in (results / "REPORT.md").read_text()
 
 
 EXPORT_PROBE = """

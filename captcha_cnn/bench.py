@@ -276,10 +276,9 @@ def _setup(quick: bool, train_size: int):
     """The classic config (tiny with `quick`), its training captchas, and the results' header."""
     import tensorflow as tf
 
-    config, _ = load_config("correct.yaml")
-    if quick:
-        config["data"].update(width=64, height=32)  # The fast model needs sides of 32 or more.
-        config["model"]["dense_units"] = 64
+    # Quick: tiny images (the fast model needs sides of 32 or more) and a narrow dense layer.
+    config, _ = load_config("correct.yaml", ["data.width=64", "data.height=32",
+                                             "model.dense_units=64"] if quick else [])
     spec = captchas.DatasetSpec(**{**captchas.DatasetSpec.from_config(config, "train").__dict__,
                                    "size": train_size})
     images, indices = captchas.generate(spec, progress=False)

@@ -141,12 +141,16 @@ def test_two_local_workers_match_one_device(single_device):
     (["train.distribute=multi_worker", "train.max_minutes=5"], {},
      ["train.max_minutes: not with train.distribute multi_worker"]),
 ])
-def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, settings,
+def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, run_main, settings,
                                                     environment, fragments):
+    import train
+
     monkeypatch.delenv("TF_CONFIG", raising=False)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
-    result = train_smoke(tmp_path / "run", tmp_path / "data", *settings)
+    overrides = [part for setting in settings for part in ("--set", setting)]
+    result = run_main(train.main, "--config", "smoke.yaml", "--no-progress", *overrides,
+                      "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data"))
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "data").exists()  # Failed before generating any captchas.

@@ -132,8 +132,6 @@ def test_two_local_workers_match_one_device(single_device):
     (["train.distribute=multi_worker"],
      {"TF_CONFIG": '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", '
                    '"index": 3}}'}, ["is not one of the 1 workers"]),
-    (["train.distribute=mirrored", "train.logical_cpus=3"], {},
-     ["train.batch_size 16 does not split evenly over 3 replicas", "multiple of 3"]),
     (["train.distribute=gpus"], {}, ["train.distribute: unknown value 'gpus'",
                                      "none, mirrored, multi_worker"]),
     (["train.logical_cpus=-1"], {}, ["train.logical_cpus: must be 0", "got -1"]),
@@ -154,6 +152,16 @@ def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, run_m
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "data").exists()  # Failed before generating any captchas.
+
+
+def test_a_batch_that_does_not_split_over_the_replicas_fails_in_one_line(tmp_path):
+    """In a fresh process: the logical CPUs are made before TensorFlow starts, which a test
+    process that already ran TensorFlow can no longer do."""
+    result = train_smoke(tmp_path / "run", tmp_path / "data", "train.distribute=mirrored",
+                         "train.logical_cpus=3")
+    assert_one_line_error(result, "train.batch_size 16 does not split evenly over 3 replicas",
+                          "multiple of 3")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()
 
 
 def test_device_detection_and_gpu_memory_growth(monkeypatch):

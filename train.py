@@ -14,6 +14,7 @@ from pathlib import Path
 from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.config import load_config
 from captcha_cnn.errors import UserError
+from captcha_cnn.runlog import RunDir
 
 
 def main(argv=None) -> None:
@@ -41,8 +42,9 @@ def main(argv=None) -> None:
     if config_name is None:
         if not (args.resume and args.run_dir):
             parser.error("--config is required (or --resume with --run-dir)")
-        config_name = str(args.run_dir / "config.yaml")
-        if not Path(config_name).is_file():
+        saved = RunDir(args.run_dir).config
+        config_name = str(saved)
+        if not saved.is_file():
             raise UserError(f"{args.run_dir}: no run to resume (no config.yaml)")
         experiment = args.run_dir.name
     config, name = load_config(config_name, args.overrides)

@@ -50,13 +50,13 @@ def train_runs(runs: list[PlannedRun], data_dir: Path | None, progress: bool) ->
     resumes, one another process holds is skipped; a run whose saved config differs is an error."""
     import keras  # TensorFlow only once the plan is known to be valid.
 
-    from captcha_cnn.runlog import RunLocked
+    from captcha_cnn.runlog import RunDir, RunLocked
     from captcha_cnn.training import train
 
     for number, run in enumerate(runs, start=1):
         print(f"[{number}/{len(runs)}] {run.name}", flush=True)
         try:
-            train(run.config, run.name, run.dir, resume=(Path(run.dir) / "config.yaml").is_file(),
+            train(run.config, run.name, run.dir, resume=RunDir(run.dir).config.is_file(),
                   data_dir=data_dir, progress=progress)
         except RunLocked as error:  # Another sweep or reproduction is training it right now.
             print(f"skipped: {error}", flush=True)

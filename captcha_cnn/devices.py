@@ -5,7 +5,7 @@
 - mirrored: `MirroredStrategy` over every local GPU, or over the CPU's logical devices when there
   is no GPU (`train.logical_cpus` splits the CPU, which is how the tests run it without a GPU);
 - multi_worker: `MultiWorkerMirroredStrategy`, one process per machine, the cluster described by
-  the `TF_CONFIG` environment variable (see README "Several machines").
+  the `TF_CONFIG` environment variable (docs/distributed.md, "Several machines").
 
 `train.batch_size` is always the global batch: each of N replicas takes batch_size / N examples of
 the same global batch, so a config means the same thing on one device or eight.
@@ -101,7 +101,7 @@ def _cluster_spec() -> dict:
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise UserError("train.distribute multi_worker: TF_CONFIG is not set; it must describe "
-                        "the cluster and this worker's task (see README 'Several machines')")
+                        "the cluster and this worker's task (see docs/distributed.md)")
     try:
         spec = json.loads(text)
         workers, task = spec["cluster"]["worker"], spec["task"]

@@ -65,7 +65,7 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
 
     # Called outside strategy.scope(): the update then runs in cross-replica context, where the
     # optimizer applies the summed gradients to every replica's copy. The sum goes one variable
-    # at a time through the host: simple and exact, but not an NCCL all-reduce (see README).
+    # at a time through the host: simple and exact, but not an NCCL all-reduce (docs/distributed.md).
     @tf.function
     def train_step(images, labels):
         gradients, local = strategy.run(replica_step, args=(images, labels))

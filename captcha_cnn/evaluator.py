@@ -11,7 +11,7 @@ import tensorflow as tf
 from captcha_cnn.config import dump
 from captcha_cnn.data import evaluation_batches, to_model_inputs
 from captcha_cnn.labels import LabelCodec
-from captcha_cnn.plots import prediction_grid
+from captcha_cnn.predictions import prediction_grid
 from captcha_cnn.runlog import RunDir
 from captcha_cnn.steps import make_eval_step
 from captcha_cnn.units import UnitProbe
@@ -63,8 +63,8 @@ class Evaluator:
     def log(self, step: int, training_means: dict, elapsed_s: float,
             show_predictions: bool = True) -> dict:
         """Evaluate, append the row to metrics.jsonl, write it to TensorBoard; return the row.
-        The TensorBoard grid of predictions is drawn only if `show_predictions` (it costs as
-        much as a quarter of an evaluation)."""
+        The TensorBoard grid of predictions is drawn only if `show_predictions` (at checkpoints:
+        a picture every few hundred steps is plenty)."""
         started = time.perf_counter()
         test_loss, test_char, test_whole = self.measure(self._test_batches, len(self.test_set[0]))
         _, train_char, train_whole = self.measure(self._train_slice_batches,

@@ -127,22 +127,3 @@ def save_figure(figure, path: Path, dpi: int = 110) -> None:
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
     write_atomically(path, buffer.getvalue())
-
-
-def prediction_grid(images, true_texts: list[str], predicted_texts: list[str],
-                    columns: int = 4) -> bytes:
-    """PNG of captchas titled "predicted / true" (green when right, red when wrong)."""
-    rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 1.3 * rows), squeeze=False)
-    for axis in axes.ravel():
-        axis.axis("off")
-    for axis, image, true, predicted in zip(axes.ravel(), images, true_texts, predicted_texts,
-                                            strict=False):
-        axis.imshow(image, cmap="gray", vmin=0, vmax=255)
-        axis.set_title(f"{predicted} / {true}", fontsize=9,
-                       color="green" if predicted == true else "red")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return buffer.getvalue()

@@ -1,6 +1,8 @@
 """Runs survive SIGKILL, stop signals (Ctrl-C, SIGTERM, SIGHUP), a second process and damaged
 checkpoints, and resume exactly. Processes are killed on an event they show (worker processes,
-a metrics row, a checkpoint file), never after a guessed sleep."""
+a metrics row, a checkpoint file), never after a guessed sleep. Only the interrupted runs are
+processes of their own (the signal or the kill is the point); the reference run and the resumes
+run in this one, through train.py's main."""
 
 import os
 import random
@@ -11,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_command
+from conftest import REPO
 
 import train as train_script
 from captcha_cnn.cli import run_cli
@@ -83,13 +85,13 @@ def wait_for_generation(process):
 def reference(tmp_path_factory):
     """The uninterrupted 200-step run that interrupted runs must end up equal to."""
     root = tmp_path_factory.mktemp("reference")
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,
-                         "--run-dir", str(root / "run"), "--data-dir", str(root / "data"))
-    assert result.returncode == 0, result.stderr
+    assert run_cli(train_script.main, ["--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,
+                                       "--run-dir", str(root / "run"),
+                                       "--data-dir", str(root / "data")]) == 0
     return {"metrics": metrics(root / "run"), "data": root / "data"}
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
+def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path, run_main):
     run_dir = tmp_path / "run"
     process = start_training(run_dir, reference["data"])
     wait_for_checkpoint(run_dir, process)
@@ -99,8 +101,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
     assert not (run_dir / "summary.json").exists(), "the run finished before it could be killed"
     assert (run_dir / ".lock").read_text().strip() == str(process.pid)  # Its lock file stays...
 
-    result = run_command("train.py", "--run-dir", str(run_dir), "--resume", "--no-progress",
-                         "--data-dir", str(reference["data"]))
+    result = run_main(train_script.main, "--run-dir", str(run_dir), "--resume", "--no-progress",
+                      "--data-dir", str(reference["data"]))
     assert result.returncode == 0, result.stderr  # ... and does not block --resume.
     assert "resuming" in result.stdout
     resumed = metrics(run_dir)
@@ -111,7 +113,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=["SIGINT", "SIGTERM", "SIGHUP"])
-def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, signum):
+def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, signum,
+                                                        run_main):
     """Ctrl-C, and what Slurm, docker stop, systemd and timeout send (SIGTERM) or a closed
     terminal (SIGHUP): finish the step, checkpoint, say how to continue, exit 128 + signal."""
     run_dir = tmp_path / "run"
@@ -128,8 +131,8 @@ def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, s
     assert (run_dir / "checkpoints" / f"step-{stopped_at:08d}.npz").is_file()
     assert [row["step"] for row in metrics(run_dir)][-1] <= stopped_at
 
-    result = run_command("train.py", "--run-dir", str(run_dir), "--resume", "--no-progress",
-                         "--data-dir", str(reference["data"]))
+    result = run_main(train_script.main, "--run-dir", str(run_dir), "--resume", "--no-progress",
+                      "--data-dir", str(reference["data"]))
     assert result.returncode == 0, result.stderr
     assert metrics(run_dir) == reference["metrics"]
 
@@ -157,7 +160,7 @@ def test_a_hangup_ignored_at_start_stays_ignored(reference, tmp_path):
 GENERATION = ["--set", "data.train_size=4000", "--set", "train.steps=6"]
 
 
-def test_sigterm_during_data_generation_leaves_no_cache_and_no_workers(tmp_path):
+def test_sigterm_during_data_generation_leaves_no_cache_and_no_workers(tmp_path, run_main):
     """SIGTERM while captchas are generated: the workers end with the command, no cache file and
     no run directory are left half-made, and the same command then completes the run."""
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
@@ -175,11 +178,11 @@ def test_sigterm_during_data_generation_leaves_no_cache_and_no_workers(tmp_path)
     assert not [p for p in data_dir.rglob("*") if p.is_file()], "a cache file was left"
     assert not run_dir.exists()
 
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *GENERATION,
-                         "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
+    result = run_main(train_script.main, "--config", "smoke.yaml", "--no-progress", *GENERATION,
+                      "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
     assert result.returncode == 0, result.stderr
-    fresh = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *GENERATION,
-                        "--run-dir", str(tmp_path / "fresh"), "--data-dir", str(data_dir))
+    fresh = run_main(train_script.main, "--config", "smoke.yaml", "--no-progress", *GENERATION,
+                     "--run-dir", str(tmp_path / "fresh"), "--data-dir", str(data_dir))
     assert fresh.returncode == 0, fresh.stderr
     assert metrics(run_dir) == metrics(tmp_path / "fresh")
 
@@ -295,7 +298,8 @@ def test_an_extension_is_recorded_in_the_run_config(smoke_config, shared_data_di
 
 
 @pytest.mark.parametrize("moment", ["generating data", "first metrics row", "first checkpoint"])
-def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_path, moment):
+def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_path, moment,
+                                                                 run_main):
     """Killed during data generation (a fresh data folder), after its first evaluation or after
     its first checkpoint: --resume on the same command always ends with the uninterrupted run's
     metrics."""
@@ -306,7 +310,7 @@ def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_
      "first checkpoint": lambda: wait_for_checkpoint(run_dir, process)}[moment]()
     process.send_signal(signal.SIGKILL)
     process.wait()
-    result = run_command("train.py", "--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,
-                         "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
+    result = run_main(train_script.main, "--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,
+                      "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
     assert result.returncode == 0, result.stderr
     assert metrics(run_dir) == reference["metrics"]

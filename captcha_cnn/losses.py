@@ -86,3 +86,13 @@ def per_example_loss(loss_name: str, layout: str, labels: tf.Tensor, outputs: tf
     arranged_labels, arranged_outputs = arrange(layout, labels, outputs, length)
     loss = LOSSES[loss_name](arranged_labels, arranged_outputs)
     return tf.reduce_mean(loss, axis=-1) if layout == "per_char" else loss
+
+
+def pull_to_uniform(outputs: tf.Tensor, length: int) -> tf.Tensor:
+    """Per example, [batch]: the mean over characters and classes of -log softmax(outputs), that
+    is the cross-entropy against uniform labels. Its gradient with respect to a character's
+    logits is `softmax - 1/K`: the pull toward uniform outputs that the correct loss exerts on
+    average over labels, and that the buggy loss, behind its second softmax, exerts K times more
+    weakly (`loss.prior_pull`, docs/why-it-stalls.md section 10)."""
+    return -tf.reduce_mean(tf.nn.log_softmax(char_blocks(outputs, length)), axis=[-2, -1])
+

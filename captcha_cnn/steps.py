@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from captcha_cnn.labels import char_blocks
-from captcha_cnn.losses import per_example_loss
+from captcha_cnn.losses import per_example_loss, pull_to_uniform
 from captcha_cnn.metrics import correct_characters, per_char_accuracy
 
 
@@ -34,11 +34,12 @@ def signal_names(model: keras.Model) -> list[str]:
 
 
 def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int,
-                    strategy: tf.distribute.Strategy | None = None):
+                    strategy: tf.distribute.Strategy | None = None, prior_pull: float = 0.0):
     """A compiled step: one update on a (global) batch, returning the signals as a dict of float32
-    scalars keyed by `signal_names(model)`. Under a tf.distribute strategy each replica computes
-    the gradients of its share of the batch; they are summed, and the update and the gradient
-    norms use the summed gradients."""
+    scalars keyed by `signal_names(model)`. With `prior_pull`, the update also follows that weight
+    of `pull_to_uniform`; the reported loss is the named loss alone. Under a tf.distribute
+    strategy each replica computes the gradients of its share of the batch; they are summed, and
+    the update and the gradient norms use the summed gradients."""
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     groups = layer_names(model)
@@ -49,9 +50,11 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
         with tf.GradientTape() as tape:
             outputs = model(images, training=True)
             loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
+            objective = (loss + prior_pull * tf.reduce_mean(pull_to_uniform(outputs, length))
+                         if prior_pull else loss)
             # Each replica holds 1/replicas of the global batch, so the sum over replicas of
             # these gradients is the gradient of the global batch's mean loss.
-            share = loss / replicas if replicas > 1 else loss
+            share = objective / replicas if replicas > 1 else objective
             # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
             scaled = optimizer.scale_loss(share) if scales_loss else share
         gradients = tape.gradient(scaled, model.trainable_variables)

@@ -262,7 +262,7 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     loss_cfg = config["loss"]
     train_step = make_train_step(session.model, session.optimizer, loss_cfg["name"],
                                  loss_cfg["layout"], config["data"]["length"],
-                                 session.placement.strategy)
+                                 session.placement.strategy, loss_cfg["prior_pull"])
     evaluator = session.evaluator = Evaluator(session.model, config, run, session.train_set,
                                               session.test_set)
     evaluator.log_config(state.step)

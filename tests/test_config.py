@@ -109,6 +109,9 @@ def test_an_integer_is_accepted_where_a_number_is_expected():
     ("train:\n  optimizer: rmsprop\n", r"train.optimizer: unknown value 'rmsprop' \(allowed: adam, sgd\)"),
     ("model:\n  dropout: 1.0\n", r"model.dropout: must be in \[0, 1\)"),
     ("loss: {name: sigmoid, layout: flat_normalized}\n", r"loss.layout: flat_normalized"),
+    ("loss:\n  prior_pull: -0.1\n", r"loss.prior_pull: must be 0 \(off\) or more, got -0.1"),
+    ("loss: {prior_pull: 0.09, layout: flat}\n",
+     r"loss.prior_pull: .* needs loss.layout per_char \(it is 'flat'\)"),
     ("train: [1, 2\n", r"experiment.yaml: malformed YAML at line"),
     ("- a\n- b\n", r"experiment.yaml: a config must be a mapping.*not list"),
 ])

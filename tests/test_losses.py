@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from captcha_cnn import config
 from captcha_cnn.levels import loss_levels
-from captcha_cnn.losses import LOSSES, per_example_loss
+from captcha_cnn.losses import LOSSES, per_example_loss, pull_to_uniform
 
 CASE1_LABELS = [[0.2, 0.3, 0.5]]
 CASE1_LOGITS = [[2.0, 0.5, 1.0]]
@@ -219,3 +219,42 @@ def test_the_report_measures_the_flat_trap_on_the_op_itself():
            "-0.900 / +0.100 / +0.000 |" in table
     # Fitted (1/4 on each true class): the true gradient vanishes, the fused one does not.
     assert "| 5.547 | -0.750 / +0.000 / -3.000 |" in table
+
+
+def test_the_prior_pull_is_the_cross_entropy_against_uniform_labels():
+    """ln K at uniform outputs, and a gradient of softmax - 1/K per character (divided by the
+    number of characters, over which it is averaged): the correct loss's mean pull."""
+    logits = tf.constant(np.random.default_rng(0).normal(size=(3, 40)), tf.float32)
+    assert pull_to_uniform(tf.zeros((1, 40)), 4).numpy() == pytest.approx([math.log(10)])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        pull = tf.reduce_sum(pull_to_uniform(logits, 4))
+    softmax = tf.nn.softmax(tf.reshape(logits, (3, 4, 10))).numpy().reshape(3, 40)
+    np.testing.assert_allclose(tape.gradient(pull, logits).numpy(), (softmax - 0.1) / 4,
+                               atol=1e-7)
+
+
+
+def test_the_prior_pull_changes_the_update_but_not_the_reported_loss(smoke_config):
+    import keras
+
+    from captcha_cnn.model import build_model
+    from captcha_cnn.steps import make_train_step
+
+    config = smoke_config("loss.name=softmax_then_logits", "model.dropout=0")  # Same forward pass.
+    model = build_model(config)
+    start = [variable.numpy() for variable in model.trainable_variables]
+    images = tf.random.stateless_uniform((8, 16, 48, 1), seed=(1, 2))
+    labels = tf.reshape(tf.one_hot(tf.range(32) % 10, 10), (8, 40))
+    signals, moved = [], []
+    for pull in (0.0, 0.09):
+        for variable, value in zip(model.trainable_variables, start, strict=True):
+            variable.assign(value)
+        optimizer = keras.optimizers.SGD(0.1)
+        step = make_train_step(model, optimizer, "softmax_then_logits", "per_char", 4,
+                               prior_pull=pull)
+        signals.append({k: float(v) for k, v in step(images, labels).items()})
+        moved.append([v.numpy() for v in model.trainable_variables])
+    assert signals[0]["train_loss"] == pytest.approx(signals[1]["train_loss"], rel=1e-6)
+    assert signals[1]["grad_norm"] != pytest.approx(signals[0]["grad_norm"], rel=1e-3)
+    assert not np.allclose(moved[0][-1], moved[1][-1])  # The logits layer's bias moved differently.

@@ -23,7 +23,7 @@ from captcha_cnn.runlog import RunDir
 from captcha_cnn.training import train
 
 TIMING = ("elapsed_s", "eval_s")
-LONG_SMOKE = ["--set", "train.steps=200", "--set", "train.eval_every=10",
+LONG_SMOKE = ["--set", "train.steps=100", "--set", "train.eval_every=10",
               "--set", "train.checkpoint_every=20"]
 
 
@@ -83,7 +83,7 @@ def wait_for_generation(process):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted 200-step run that interrupted runs must end up equal to."""
+    """The uninterrupted 100-step run that interrupted runs must end up equal to."""
     root = tmp_path_factory.mktemp("reference")
     assert run_cli(train_script.main, ["--config", "smoke.yaml", "--no-progress", *LONG_SMOKE,
                                        "--run-dir", str(root / "run"),
@@ -106,7 +106,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path, r
     assert result.returncode == 0, result.stderr  # ... and does not block --resume.
     assert "resuming" in result.stdout
     resumed = metrics(run_dir)
-    assert [row["step"] for row in resumed] == list(range(10, 201, 10))  # No gap, no double.
+    assert [row["step"] for row in resumed] == list(range(10, 101, 10))  # No gap, no double.
     assert resumed == reference["metrics"]
     assert not list(run_dir.rglob(".*.tmp*"))
 
@@ -122,7 +122,7 @@ def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, s
     wait_for_checkpoint(run_dir, process)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
-    # 180 of the 200 steps were left when the signal was sent: it cannot arrive too late.
+    # 80 of the 100 steps were left when the signal was sent: it cannot arrive too late.
     assert process.returncode == 128 + signum, (stdout, stderr)
     assert "Traceback" not in stderr
     assert f"by {signal.Signals(signum).name}; checkpoint saved" in stderr

@@ -236,7 +236,7 @@ def flat_layout_section(length: int, classes: int) -> str:
             f"which is the true gradient only when the label row sums to 1. Here it sums to "
             f"{1 - length}, and at the floor it still pushes every true logit up: gradient descent "
             f"never settles. Use `per_char`, or `flat_normalized` (labels divided by {length}). "
-            f"Trained with it (Adam 3e-4, seed 0, first 800 steps), the correct run's logits "
+            f"Trained with it (Adam 3e-4, seed 0, 2,000 steps), the correct run's logits "
             f"diverge and the buggy run freezes, both at chance: "
             f"[docs/losses.md](../docs/losses.md).\n")
 

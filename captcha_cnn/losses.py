@@ -95,4 +95,3 @@ def pull_to_uniform(outputs: tf.Tensor, length: int) -> tf.Tensor:
     average over labels, and that the buggy loss, behind its second softmax, exerts K times more
     weakly (`loss.prior_pull`, docs/why-it-stalls.md section 10)."""
     return -tf.reduce_mean(tf.nn.log_softmax(char_blocks(outputs, length)), axis=[-2, -1])
-

@@ -1,7 +1,7 @@
 """The grid of held-out captchas with the model's reading that TensorBoard shows at checkpoints.
 
-Drawn with Pillow rather than matplotlib: it is made during training, where a matplotlib figure
-cost seconds per grid and pulled matplotlib into every training process (docs/performance.md)."""
+Drawn with Pillow rather than matplotlib: it is made during training, at every checkpoint, where
+a matplotlib figure cost 0.9 s per grid against Pillow's 0.02-0.05 s (docs/performance.md)."""
 
 from __future__ import annotations
 

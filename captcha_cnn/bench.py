@@ -277,7 +277,7 @@ def _setup(quick: bool, train_size: int):
     import tensorflow as tf
 
     # Quick: tiny images (the fast model needs sides of 32 or more) and a narrow dense layer.
-    config, _ = load_config("correct.yaml", ["data.width=64", "data.height=32",
+    config, _ = load_config("hide_correct.yaml", ["data.width=64", "data.height=32",
                                              "model.dense_units=64"] if quick else [])
     spec = captchas.DatasetSpec(**{**captchas.DatasetSpec.from_config(config, "train").__dict__,
                                    "size": train_size})

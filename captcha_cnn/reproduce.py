@@ -26,6 +26,7 @@ from captcha_cnn.errors import UserError
 from captcha_cnn.files import write_atomically
 from captcha_cnn.levels import STALLED_FACTOR, chance_levels, loss_levels
 from captcha_cnn.plans import PlannedRun, plan_arguments, read_plan_file, shared_overrides, train_runs
+from captcha_cnn.resumption import first_difference
 from captcha_cnn.runlog import RunDir, publish_run_files
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes"}
@@ -70,9 +71,20 @@ def planned_runs(plan: dict, runs_dir: Path, results: Path) -> list[PlannedRun]:
                                  {"pair": pair, "role": role, "seed": seed})
                 published = Path(results) / "runs" / name
                 if not RunDir(run.dir).is_finished() and (published / "summary.json").is_file():
+                    check_published_config(RunDir(published), config)
                     run = replace(run, dir=published, published=True)
                 runs.append(run)
     return runs
+
+
+def check_published_config(published: RunDir, config: dict) -> None:
+    """A published run stands for its planned run only if it was made with the same config: a
+    config edited since then must not be reported with another config's numbers."""
+    difference = first_difference(published.read_config(), config)
+    if difference is not None:
+        key, before, now = difference
+        raise UserError(f"{published.config}: {key} is {before!r} in the published run but "
+                        f"{now!r} in the plan; move the published run away to train it again")
 
 
 def _series(rows_per_seed: list[list[dict]], key: str):

@@ -45,18 +45,29 @@ def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
     if not resume:
         raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
                         f"or pass another --run-dir")
-    saved = _flatten(run.read_config())
+    saved = run.read_config()
+    difference = first_difference(saved, config, ignore=RESUMABLE_CHANGES)
+    if difference is not None:
+        key, before, now = difference
+        raise UserError(f"{run.config}: {key} is {before!r} in the run but {now!r} now; "
+                        f"--resume may change only {', '.join(RESUMABLE_CHANGES)}")
+    _check_resumable_change(run, _flatten(saved), _flatten(config))
+    return True
+
+
+def first_difference(saved_config: dict, config: dict,
+                     ignore=()) -> tuple[str, object, object] | None:
+    """The first key (dotted) whose value in `config` differs from a run's saved config, as
+    (key, saved value, value now); None if they agree on every key not in `ignore`."""
+    saved = _flatten(saved_config)
     # A key the project gained after the run was made, left at its default, changes nothing.
     defaults = _flatten(read_yaml(DEFAULT_CONFIG))
     for key, value in _flatten(config).items():
         if key not in saved and value == defaults.get(key):
             continue
-        if key not in RESUMABLE_CHANGES and saved.get(key) != value:
-            raise UserError(f"{run.config}: {key} is {saved.get(key)!r} in the run but "
-                            f"{value!r} now; --resume may change only "
-                            f"{', '.join(RESUMABLE_CHANGES)}")
-    _check_resumable_change(run, saved, _flatten(config))
-    return True
+        if key not in ignore and saved.get(key) != value:
+            return key, saved.get(key), value
+    return None
 
 
 def _check_resumable_change(run: RunDir, saved: dict, now: dict) -> None:

@@ -335,6 +335,15 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert fresh.stdout.count("not trained again") == 8 and not runs.exists()
     assert "| stall-smoke-seed1 | 4 |" in (results / "REPORT.md").read_text()
 
+    # A published run made with another config than the plan's is refused, not reported.
+    published = results / "runs" / "stall-smoke-seed1" / "config.yaml"
+    published.write_text(published.read_text().replace("steps: 4", "steps: 5"))
+    edited = run_main(reproduce.main, *args[:-1], "0,1", "--publish-only")
+    assert edited.returncode == 2
+    assert edited.stderr.strip() == (f"error: {published}: train.steps is 5 in the published run "
+                                     f"but 4 in the plan; move the published run away to train "
+                                     f"it again")
+
 
 EXPORT_PROBE = """
 import sys

@@ -22,12 +22,25 @@ def test_defaults_then_experiment_then_overrides():
     assert config["train"]["batch_size"] == defaults["train"]["batch_size"]  # From default.yaml.
 
 
-def test_correct_and_buggy_differ_only_in_the_loss():
-    correct, _ = load_config("correct.yaml")
-    buggy, _ = load_config("buggy.yaml")
-    assert correct["loss"]["name"] == "logits"
+@pytest.mark.parametrize("correct_name, buggy_name", [
+    ("correct.yaml", "buggy.yaml"), ("hide_correct.yaml", "hide_buggy.yaml"),
+    ("fast.yaml", "fast_buggy.yaml"), ("smoke.yaml", "smoke_buggy.yaml")])
+def test_each_pair_differs_only_in_the_loss(correct_name, buggy_name):
+    correct, _ = load_config(correct_name)
+    buggy, _ = load_config(buggy_name)
+    assert (correct["loss"]["name"], buggy["loss"]["name"]) == ("logits", "softmax_then_logits")
     buggy["loss"]["name"] = "logits"
     assert correct == buggy
+
+
+def test_the_default_pair_is_the_tutorials_training_setup():
+    """correct.yaml is the seed's tutorial (SCIENCE.md section 2), where the bug stalls."""
+    config, _ = load_config("correct.yaml")
+    assert config["model"]["name"] == "classic" and config["model"]["init"] == "tutorial"
+    assert config["model"]["dropout"] == 0.25 and config["model"]["dense_units"] == 1024
+    assert (config["train"]["optimizer"], config["train"]["learning_rate"],
+            config["train"]["batch_size"]) == ("adam", 0.001, 64)
+    assert config["loss"]["layout"] == "per_char"
 
 
 def test_a_config_may_start_from_a_base_and_change_only_what_differs(tmp_path):

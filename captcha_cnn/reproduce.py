@@ -254,10 +254,13 @@ def flat_layout_section(length: int, classes: int) -> str:
 
 
 def publish(runs: list[PlannedRun], plan_path: Path, results: Path,
-            notes: list[str] = ()) -> Path:
+            notes: list[str] = (), redraw: set[str] | None = None) -> Path:
     """Copy each finished run's small files to `results/runs/`, draw a figure per pair, write
     REPORT.md. Claims and figures use finished runs only (a run still training, perhaps in another
-    process, would cut every curve short); unfinished runs are listed in the run table."""
+    process, would cut every curve short); unfinished runs are listed in the run table.
+
+    `redraw` names the pairs whose figure may have changed (None: all); the others keep theirs
+    unless it is missing. Drawing takes about a second a figure, against a run's minutes."""
     results = Path(results)
     (results / "runs").mkdir(parents=True, exist_ok=True)
     sections, machines, wall = [], set(), {}
@@ -284,7 +287,9 @@ def publish(runs: list[PlannedRun], plan_path: Path, results: Path,
         if not groups:
             continue
         config = members[0].config
-        pair_figure(pair, groups, config, results / f"{pair}.png")
+        figure = results / f"{pair}.png"
+        if redraw is None or pair in redraw or not figure.is_file():
+            pair_figure(pair, groups, config, figure)
         train = config["train"]
         sections.append(f"## {pair}: {train['optimizer']} learning rate {train['learning_rate']:g},"
                         f" loss layout {config['loss']['layout']}\n\n![{pair}]({pair}.png)\n\n"
@@ -321,9 +326,11 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
             continue
         if run.published:
             print(f"{run.name}: finished and published in {run.dir}; not trained again")
+            changed = set()
         else:
             train_runs([run], data_dir, progress)
-        report = publish(runs, plan_path, results, notes)
+            changed = {run.tags["pair"]}
+        report = publish(runs, plan_path, results, notes, redraw=changed)
     return report
 
 

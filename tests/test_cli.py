@@ -309,6 +309,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
            "per seed) | not by 4 | |" in report  # Four steps never leave it.
     assert "- Made by the tests." in report  # The plan's notes, under the run table.
     assert (results / "stall.png").is_file() and (results / "hide.png").is_file()
+    one_seed_figure = (results / "stall.png").read_bytes()
     published = sorted(p.name for p in (results / "runs" / "stall-smoke-seed0").iterdir())
     assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
 
@@ -320,6 +321,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert both.returncode == 0, both.stderr
     assert both.stdout.count("nothing to do") == 4
     assert len(list(runs.iterdir())) == 8
+    assert (results / "stall.png").read_bytes() != one_seed_figure  # Redrawn with seed 1.
 
     # --seeds chooses what to train; the report always covers every run of the plan.
     one_seed = run_main(reproduce.main, *args[:-1], "1")

@@ -185,7 +185,12 @@ def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) ->
         end = [rows[-1] for rows in buggy]
         pairs = [(s, e) for s, e in zip(start, end, strict=True) if s is not None and s is not e]
         final_accuracy = [e["test_char_acc"] for e in end]
-        stalled = max(final_accuracy) < STALLED_FACTOR * chance  # 0.15 for digits.
+        # The seed's "accuracy did not rise": the best evaluation from step 1000 on, not the last.
+        best_after = [max((row["test_char_acc"] for row in rows if row["step"] >= 1000),
+                          default=None) for rows in buggy]
+        judged_best = [b if b is not None else e["test_char_acc"]
+                       for b, e in zip(best_after, end, strict=True)]
+        stalled = max(judged_best) < STALLED_FACTOR * chance  # 0.15 for digits.
         if pairs:
             loss_change = [e["test_loss"] - s["test_loss"] for s, e in pairs]
             accuracy_change = [e["test_char_acc"] - s["test_char_acc"] for s, e in pairs]
@@ -203,6 +208,9 @@ def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) ->
         lines.append(f"| buggy: accuracy does not rise | change {window}: "
                      f"{_spread(accuracy_change)}; final per character "
                      f"{_spread(final_accuracy)} | {verdict} |")
+        shown = (", ".join(f"{b:.3f}" for b in best_after) if None not in best_after
+                 else "n/a (runs end before step 1000)")
+        lines.append(f"| (buggy: best per character from step 1000 on, per seed) | {shown} | |")
     # When each run left the ln(10) plateau: the step that decides everything else above.
     for role, runs in (("correct", correct), ("buggy", buggy)):
         if runs:

@@ -304,6 +304,8 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert "| correct: 98% accuracy after 4000 steps |" in report
     assert "n/a (runs end before step 1000)" in report
     assert "n/a (runs too short)" in report
+    assert "| (buggy: best per character from step 1000 on, per seed) | " \
+           "n/a (runs end before step 1000) | |" in report
     assert "## The flat layout's gradient trap" in report
     assert "| (buggy: step leaving the plateau, the first evaluation above 15% per character, " \
            "per seed) | not by 4 | |" in report  # Four steps never leave it.
@@ -391,3 +393,25 @@ def test_the_training_plans_moved_out_of_evaluate(flag, command, run_main):
 def test_reproduce_refuses_seeds_that_are_not_integers(run_main):
     result = run_main(reproduce.main, "--seeds", "zero")
     assert_one_line_error(result, "--seeds zero: expected integers like 0,1,2")
+
+
+def synthetic_rows(accuracies: dict[int, float]) -> list[dict]:
+    """Metrics rows of a run that logged these held-out accuracies per character at these steps."""
+    return [{"step": step, "test_char_acc": accuracy, "test_whole_acc": accuracy ** 4,
+             "test_loss": 2.3, "train_loss": 2.3} for step, accuracy in accuracies.items()]
+
+
+def test_a_buggy_run_that_rose_after_step_1000_has_not_stalled_even_if_it_fell_back():
+    """The seed's "accuracy did not rise" is judged on the best evaluation from step 1000 on, so a
+    run that climbed to 30% and fell back to chance by its last step is not called stalled."""
+    from captcha_cnn.config import load_config
+
+    config, _ = load_config("smoke.yaml")
+    config["data"].update(charset="0123456789", length=4)
+    flat = synthetic_rows({500: 0.10, 1000: 0.10, 3000: 0.11, 6000: 0.10})
+    rose = synthetic_rows({500: 0.10, 1000: 0.10, 3000: 0.30, 6000: 0.10})
+    stalled = reproduce.pair_claims("p", {"buggy": [flat, flat]}, config)
+    assert "| (buggy: best per character from step 1000 on, per seed) | 0.110, 0.110 | |" in stalled
+    assert stalled.count("yes (stalled at chance)") == 1
+    risen = reproduce.pair_claims("p", {"buggy": [flat, rose]}, config)
+    assert "| 0.110, 0.300 | |" in risen and "stalled at chance" not in risen

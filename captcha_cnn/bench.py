@@ -278,7 +278,7 @@ def _setup(quick: bool, train_size: int):
 
     # Quick: tiny images (the fast model needs sides of 32 or more) and a narrow dense layer.
     config, _ = load_config("hide_correct.yaml", ["data.width=64", "data.height=32",
-                                             "model.dense_units=64"] if quick else [])
+                                                  "model.dense_units=64"] if quick else [])
     spec = captchas.DatasetSpec(**{**captchas.DatasetSpec.from_config(config, "train").__dict__,
                                    "size": train_size})
     images, indices = captchas.generate(spec, progress=False)

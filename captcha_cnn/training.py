@@ -259,13 +259,9 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     """Step, evaluate, checkpoint until a stop rule says done; return its reason. A stop signal
     ends the process after a checkpoint, with the command that continues the run."""
     config, run, state, train_cfg = session.config, session.run, session.state, session.train_cfg
-    loss_cfg = config["loss"]
-    train_step = make_train_step(session.model, session.optimizer, loss_cfg["name"],
-                                 loss_cfg["layout"], config["data"]["length"],
-                                 session.placement.strategy, loss_cfg["prior_pull"])
-    evaluator = session.evaluator = Evaluator(session.model, config, run, session.train_set,
-                                              session.test_set)
-    evaluator.log_config(state.step)
+    train_step = compiled_step(session)
+    session.evaluator = Evaluator(session.model, config, run, session.train_set, session.test_set)
+    session.evaluator.log_config(state.step)
     batches = iter(session.placement.distribute_batches(training_batches(
         *session.train_set, LabelCodec.from_config(config), train_cfg["batch_size"],
         config["seed"], start_step=state.step)))
@@ -278,29 +274,13 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
     with _StopRequest() as stop, bar:
         while reason is None:
-            signals = {name: float(value) for name, value in train_step(*next(batches)).items()}
-            if not math.isfinite(signals["train_loss"]):
-                raise UserError(f"loss became {signals['train_loss']} at step {state.step + 1}: training "
-                                f"diverged (try a smaller train.learning_rate); the last good "
-                                f"checkpoint in {run.checkpoints} is kept")
-            state.step += 1
-            state.accumulate(signals)
+            take_step(train_step, next(batches), state, run)
             bar.update(1)
-
-            # Evaluation on the held-out set, logged to metrics.jsonl and TensorBoard.
             state.elapsed_s = time.perf_counter() - started
             reason = stop_reason(state.step, None, state.elapsed_s, train_cfg)
             if state.step % train_cfg["eval_every"] == 0 or reason is not None:
-                # The prediction grid only where a checkpoint is written: it is for looking at.
-                row = evaluator.log(state.step, state.running_means(), state.elapsed_s,
-                                    show_predictions=state.step % train_cfg["checkpoint_every"] == 0
-                                    or reason is not None)
-                state.reset_running()
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                                test_char=f"{row['test_char_acc']:.3f}",
-                                test_whole=f"{row['test_whole_acc']:.3f}")
+                row = evaluate_now(session, bar, final=reason is not None)
                 reason = stop_reason(state.step, row, state.elapsed_s, train_cfg)
-
             # Checkpoint, and stop cleanly after a stop signal.
             if state.step % train_cfg["checkpoint_every"] == 0 or reason is not None \
                     or stop.requested:
@@ -308,13 +288,50 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
                 state.save(run)
             if stop.requested:
                 bar.close()
-                data_flag = f" --data-dir {data_dir}" if data_dir else ""
-                print(f"\nstopped at step {state.step} by {signal.Signals(stop.signum).name}; "
-                      f"checkpoint saved. Continue with:\n"
-                      f"  python train.py --run-dir {run.path} --resume{data_flag}",
-                      file=sys.stderr)
-                raise SystemExit(128 + stop.signum)
+                exit_after_signal(run, state.step, stop.signum, data_dir)
     return reason
+
+
+def compiled_step(session: Session):
+    """The compiled training step for this run's model, optimizer, loss and placement."""
+    loss_cfg = session.config["loss"]
+    return make_train_step(session.model, session.optimizer, loss_cfg["name"], loss_cfg["layout"],
+                           session.config["data"]["length"], session.placement.strategy,
+                           loss_cfg["prior_pull"])
+
+
+def take_step(train_step, batch, state: TrainingState, run: RunDir) -> None:
+    """One training step, its signals added to the running means; a diverged loss stops the run
+    with its last good checkpoint kept."""
+    signals = {name: float(value) for name, value in train_step(*batch).items()}
+    if not math.isfinite(signals["train_loss"]):
+        raise UserError(f"loss became {signals['train_loss']} at step {state.step + 1}: training "
+                        f"diverged (try a smaller train.learning_rate); the last good "
+                        f"checkpoint in {run.checkpoints} is kept")
+    state.step += 1
+    state.accumulate(signals)
+
+
+def evaluate_now(session: Session, bar: tqdm, final: bool) -> dict:
+    """Evaluate on the held-out set, log to metrics.jsonl and TensorBoard, show it on the bar."""
+    state, train_cfg = session.state, session.train_cfg
+    # The prediction grid only where a checkpoint is written: it is for looking at.
+    row = session.evaluator.log(state.step, state.running_means(), state.elapsed_s,
+                                show_predictions=state.step % train_cfg["checkpoint_every"] == 0
+                                or final)
+    state.reset_running()
+    bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_char=f"{row['test_char_acc']:.3f}",
+                    test_whole=f"{row['test_whole_acc']:.3f}")
+    return row
+
+
+def exit_after_signal(run: RunDir, step: int, signum: int, data_dir: Path | None) -> None:
+    """After a stop signal's checkpoint: say how to continue, exit with 128 + the signal."""
+    data_flag = f" --data-dir {data_dir}" if data_dir else ""
+    print(f"\nstopped at step {step} by {signal.Signals(signum).name}; "
+          f"checkpoint saved. Continue with:\n"
+          f"  python train.py --run-dir {run.path} --resume{data_flag}", file=sys.stderr)
+    raise SystemExit(128 + signum)
 
 
 def finish(session: Session, reason: str, setup_s: float) -> dict:

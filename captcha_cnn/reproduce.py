@@ -157,69 +157,80 @@ def steps_to(rows: list[dict], key: str, level: float) -> int | None:
 def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) -> str:
     """The seed's claims, one table row each, with our measurement over the seeds."""
     correct, buggy = groups.get("correct", []), groups.get("buggy", [])
-    data, loss = config["data"], config["loss"]
-    floor = loss_levels("softmax_then_logits", loss["layout"], data["length"],
-                        len(data["charset"]))["floor"]
-    lines = ["| claim (seed) | measured | holds? |", "|---|---|---|"]
+    data = config["data"]
     chance = chance_levels(data["length"], len(data["charset"]))["char"]
+    lines = ["| claim (seed) | measured | holds? |", "|---|---|---|"]
     if correct:
-        at_4000 = [row for rows in correct for row in rows if row["step"] == 4000]
-        losses = [row["test_loss"] for row in at_4000]
-        accuracy = [row["test_char_acc"] for row in at_4000]
-        judged = len(at_4000) == len(correct)  # Every seed reached step 4000 (and logged it).
-        training = [row["train_loss"] for row in at_4000]
-        lines.append(f"| correct: loss 0.03 after 4000 steps (holds if at most 0.05) | held-out "
-                     f"loss {_spread(losses)} at step 4000; training loss (with dropout, mean of "
-                     f"steps 3901-4000) {_spread(training)} | "
-                     f"{_holds(judged, losses and max(losses) <= 0.05)} |")
-        lines.append(f"| correct: 98% accuracy after 4000 steps | per character "
-                     f"{_spread(accuracy)}; whole captcha "
-                     f"{_spread([row['test_whole_acc'] for row in at_4000])} | "
-                     f"{_holds(judged, accuracy and min(accuracy) >= 0.98)} |")
-        reach = [steps_to(rows, "test_char_acc", 0.98) for rows in correct]
-        shown = ", ".join(str(s) if s else f"not by {rows[-1]['step']}"
-                          for s, rows in zip(reach, correct, strict=True))
-        lines.append(f"| (steps to 98% per character, per seed) | {shown} | |")
+        lines += correct_claims(correct)
     if buggy:
-        start = [next((row for row in rows if row["step"] >= 1000), None) for rows in buggy]
-        end = [rows[-1] for rows in buggy]
-        pairs = [(s, e) for s, e in zip(start, end, strict=True) if s is not None and s is not e]
-        final_accuracy = [e["test_char_acc"] for e in end]
-        # The seed's "accuracy did not rise": the best evaluation from step 1000 on, not the last.
-        best_after = [max((row["test_char_acc"] for row in rows if row["step"] >= 1000),
-                          default=None) for rows in buggy]
-        judged_best = [b if b is not None else e["test_char_acc"]
-                       for b, e in zip(best_after, end, strict=True)]
-        stalled = max(judged_best) < STALLED_FACTOR * chance  # 0.15 for digits.
-        if pairs:
-            loss_change = [e["test_loss"] - s["test_loss"] for s, e in pairs]
-            accuracy_change = [e["test_char_acc"] - s["test_char_acc"] for s, e in pairs]
-            window = f"from step {pairs[0][0]['step']} to {pairs[0][1]['step']}"
-            long_enough = all(e["step"] - s["step"] >= 4000 for s, e in pairs)  # The seed's 5000+.
-            flat_loss = _holds(long_enough, max(abs(c) for c in loss_change) < 0.05)
-        else:
-            loss_change = accuracy_change = []
-            window, flat_loss = "n/a (runs end before step 1000)", "n/a"
-        lines.append(f"| buggy: loss does not change over 5000+ steps | change {window}: "
-                     f"{_spread(loss_change)}; final loss "
-                     f"{_spread([e['test_loss'] for e in end])}, floor {floor:.3f} | {flat_loss} |")
-        verdict = ("yes (stalled at chance)" if stalled else
-                   "no: the bug hides (accuracy rises while the loss stays above its floor)")
-        lines.append(f"| buggy: accuracy does not rise | change {window}: "
-                     f"{_spread(accuracy_change)}; final per character "
-                     f"{_spread(final_accuracy)} | {verdict} |")
-        shown = (", ".join(f"{b:.3f}" for b in best_after) if None not in best_after
-                 else "n/a (runs end before step 1000)")
-        lines.append(f"| (buggy: best per character from step 1000 on, per seed) | {shown} | |")
+        floor = loss_levels("softmax_then_logits", config["loss"]["layout"], data["length"],
+                            len(data["charset"]))["floor"]
+        lines += buggy_claims(buggy, chance, floor)
     # When each run left the ln(10) plateau: the step that decides everything else above.
     for role, runs in (("correct", correct), ("buggy", buggy)):
         if runs:
             left = [steps_to(rows, "test_char_acc", STALLED_FACTOR * chance) for rows in runs]
-            shown = ", ".join(str(s) if s else f"not by {rows[-1]['step']}"
-                              for s, rows in zip(left, runs, strict=True))
             lines.append(f"| ({role}: step leaving the plateau, the first evaluation above "
-                         f"{STALLED_FACTOR * chance:.0%} per character, per seed) | {shown} | |")
+                         f"{STALLED_FACTOR * chance:.0%} per character, per seed) | "
+                         f"{_per_seed_steps(left, runs)} | |")
     return "\n".join(lines) + "\n"
+
+
+def _per_seed_steps(steps: list[int | None], runs: list[list[dict]]) -> str:
+    return ", ".join(str(s) if s else f"not by {rows[-1]['step']}"
+                     for s, rows in zip(steps, runs, strict=True))
+
+
+def correct_claims(correct: list[list[dict]]) -> list[str]:
+    """The seed's correct run: loss 0.03 and 98% after 4000 steps; when each seed reached 98%."""
+    at_4000 = [row for rows in correct for row in rows if row["step"] == 4000]
+    losses = [row["test_loss"] for row in at_4000]
+    accuracy = [row["test_char_acc"] for row in at_4000]
+    judged = len(at_4000) == len(correct)  # Every seed reached step 4000 (and logged it).
+    training = [row["train_loss"] for row in at_4000]
+    reach = [steps_to(rows, "test_char_acc", 0.98) for rows in correct]
+    return [f"| correct: loss 0.03 after 4000 steps (holds if at most 0.05) | held-out "
+            f"loss {_spread(losses)} at step 4000; training loss (with dropout, mean of "
+            f"steps 3901-4000) {_spread(training)} | "
+            f"{_holds(judged, losses and max(losses) <= 0.05)} |",
+            f"| correct: 98% accuracy after 4000 steps | per character "
+            f"{_spread(accuracy)}; whole captcha "
+            f"{_spread([row['test_whole_acc'] for row in at_4000])} | "
+            f"{_holds(judged, accuracy and min(accuracy) >= 0.98)} |",
+            f"| (steps to 98% per character, per seed) | {_per_seed_steps(reach, correct)} | |"]
+
+
+def buggy_claims(buggy: list[list[dict]], chance: float, floor: float) -> list[str]:
+    """The seed's buggy run: over 5000+ steps from step 1000 neither the loss nor the accuracy
+    moves. "Stalled" is judged on each seed's best evaluation from step 1000 on, not its last."""
+    start = [next((row for row in rows if row["step"] >= 1000), None) for rows in buggy]
+    end = [rows[-1] for rows in buggy]
+    pairs = [(s, e) for s, e in zip(start, end, strict=True) if s is not None and s is not e]
+    best_after = [max((row["test_char_acc"] for row in rows if row["step"] >= 1000),
+                      default=None) for rows in buggy]
+    judged_best = [b if b is not None else e["test_char_acc"]
+                   for b, e in zip(best_after, end, strict=True)]
+    stalled = max(judged_best) < STALLED_FACTOR * chance  # 0.15 for digits.
+    if pairs:
+        loss_change = [e["test_loss"] - s["test_loss"] for s, e in pairs]
+        accuracy_change = [e["test_char_acc"] - s["test_char_acc"] for s, e in pairs]
+        window = f"from step {pairs[0][0]['step']} to {pairs[0][1]['step']}"
+        long_enough = all(e["step"] - s["step"] >= 4000 for s, e in pairs)  # The seed's 5000+.
+        flat_loss = _holds(long_enough, max(abs(c) for c in loss_change) < 0.05)
+    else:
+        loss_change = accuracy_change = []
+        window, flat_loss = "n/a (runs end before step 1000)", "n/a"
+    verdict = ("yes (stalled at chance)" if stalled else
+               "no: the bug hides (accuracy rises while the loss stays above its floor)")
+    shown = (", ".join(f"{b:.3f}" for b in best_after) if None not in best_after
+             else "n/a (runs end before step 1000)")
+    return [f"| buggy: loss does not change over 5000+ steps | change {window}: "
+            f"{_spread(loss_change)}; final loss "
+            f"{_spread([e['test_loss'] for e in end])}, floor {floor:.3f} | {flat_loss} |",
+            f"| buggy: accuracy does not rise | change {window}: "
+            f"{_spread(accuracy_change)}; final per character "
+            f"{_spread([e['test_char_acc'] for e in end])} | {verdict} |",
+            f"| (buggy: best per character from step 1000 on, per seed) | {shown} | |"]
 
 
 def flat_layout_section(length: int, classes: int) -> str:

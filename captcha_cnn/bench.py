@@ -94,15 +94,9 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
     """Images/s of our step and of Keras fit, alternating windows; medians and the ratio."""
     import keras
 
-    from captcha_cnn.data import training_batches
-    from captcha_cnn.labels import LabelCodec
-    from captcha_cnn.losses import per_example_loss
     from captcha_cnn.model import build_model
 
     batch = config["train"]["batch_size"]
-    length = config["data"]["length"]
-    loss_name, layout = config["loss"]["name"], config["loss"]["layout"]
-
     keras.utils.set_random_seed(0)
     ours_model = build_model(config)
     ours_step, ours_batches = _timed_step(ours_model, config, images, indices, seed=0)
@@ -113,31 +107,13 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
     keras.mixed_precision.set_global_policy("float32")
     bf16_step, bf16_batches = _timed_step(bf16_model, config, images, indices, seed=2)
 
-    fit_model = build_model(config)
-    fit_model.compile(optimizer=keras.optimizers.Adam(config["train"]["learning_rate"]),
-                      loss=lambda y, o: per_example_loss(loss_name, layout, y, o, length))
-    fit_batches = training_batches(images, indices, LabelCodec.from_config(config), batch, seed=1)
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds = time.perf_counter() - self.started
-
-    timer = EpochTimer()
-
     def ours_window():
         return _images_per_s(ours_step, ours_batches, batch, steps_per_window)
 
     def bf16_window():
         return _images_per_s(bf16_step, bf16_batches, batch, steps_per_window)
 
-    def fit_window():
-        fit_model.fit(fit_batches, steps_per_epoch=steps_per_window, epochs=1, verbose=0,
-                      callbacks=[timer])
-        return batch * steps_per_window / timer.seconds
-
+    fit_window = _keras_fit_window(config, images, indices, steps_per_window)
     ours_window(), fit_window(), bf16_window()  # Warm-up: tracing and first allocations.
     ours, fit, bf16 = [], [], []
     for _ in range(windows):
@@ -152,6 +128,40 @@ def training_throughput(config: dict, images, indices, steps_per_window: int,
             "train_windows_images_per_s": ours, "keras_fit_windows_images_per_s": fit,
             "parameters": ours_model.count_params(),
             "train_flops_per_image": training_flops_per_image(ours_model)}
+
+
+def _keras_fit_window(config: dict, images, indices, steps_per_window: int):
+    """The same model and loss trained by Keras's own `fit`: a function that runs one window of
+    `steps_per_window` steps and returns its images/s."""
+    import keras
+
+    from captcha_cnn.data import training_batches
+    from captcha_cnn.labels import LabelCodec
+    from captcha_cnn.losses import per_example_loss
+    from captcha_cnn.model import build_model
+
+    batch, length = config["train"]["batch_size"], config["data"]["length"]
+    loss_name, layout = config["loss"]["name"], config["loss"]["layout"]
+    model = build_model(config)
+    model.compile(optimizer=keras.optimizers.Adam(config["train"]["learning_rate"]),
+                  loss=lambda y, o: per_example_loss(loss_name, layout, y, o, length))
+    batches = training_batches(images, indices, LabelCodec.from_config(config), batch, seed=1)
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+
+    timer = EpochTimer()
+
+    def window():
+        model.fit(batches, steps_per_epoch=steps_per_window, epochs=1, verbose=0, shuffle=False,
+                  callbacks=[timer])
+        return batch * steps_per_window / timer.seconds
+
+    return window
 
 
 def fast_model_throughput(images, indices, quick: bool, steps_per_window: int,

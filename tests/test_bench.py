@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import run_command
+from captcha_cnn import bench
 
 POSITIVE = ("train_images_per_s", "keras_fit_images_per_s", "train_bf16_images_per_s",
             "train_gflops", "matmul_peak_gflops", "gen_single_per_s", "gen_parallel_per_s",
@@ -13,8 +13,8 @@ RECIPE_KEYS = ("config", "target_whole_acc", "reached", "seconds_to_target", "st
                "best_whole_acc")
 
 
-def test_quick_benchmark_writes_consistent_results(tmp_path):
-    result = run_command("-m", "captcha_cnn.bench", "--quick", "--out", str(tmp_path))
+def test_quick_benchmark_writes_consistent_results(tmp_path, run_main):
+    result = run_main(bench.main, "--quick", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     for key in POSITIVE:

@@ -245,14 +245,22 @@ def announce(session: Session) -> None:
               "nor AMX: bfloat16 is emulated here and slow (measured on a 2-core AVX2 EPYC: "
               "0.16x the float32 speed; docs/performance.md); float32 is the better choice",
               file=sys.stderr)
-    if placement.name == "mirrored" and placement.replicas == 1:
-        print("note: mirrored over a single device; without GPUs, train.logical_cpus splits "
-              "the CPU")
-    if placement.replicas > 1 and config["model"]["dropout"] > 0:
+    for note in placement_notes(placement.name, placement.replicas, config["model"]["dropout"]):
+        print(f"note: {note}")
+
+
+def placement_notes(name: str, replicas: int, dropout: float) -> list[str]:
+    """What a distributed run does differently from what its settings suggest."""
+    notes = []
+    if name == "mirrored" and replicas == 1:
+        notes.append("mirrored over a single device; without GPUs, train.logical_cpus splits the "
+                     "CPU")
+    if replicas > 1 and dropout > 0:
         # Keras keeps dropout's random state as a mirrored variable: measured, every replica
         # draws the very same masks.
-        print(f"note: the {placement.replicas} replicas draw identical dropout masks, so this "
-              f"run is not equivalent to one device; model.dropout=0 makes it so")
+        notes.append(f"the {replicas} replicas draw identical dropout masks, so this run is not "
+                     f"equivalent to one device; model.dropout=0 makes it so")
+    return notes
 
 
 def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress: bool) -> str:

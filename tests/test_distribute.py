@@ -29,18 +29,30 @@ STEPS = ["model.dropout=0.0", "train.steps=20", "train.eval_every=10"]
 COMPARED = ("train_loss", "grad_norm", "test_loss", "max_prob")
 
 
-def train_smoke(run_dir, data_dir, *settings):
-    """train.py on the smoke config with `--set` settings, as a user runs it."""
+def smoke_arguments(run_dir, data_dir, settings) -> list[str]:
     overrides = [part for setting in settings for part in ("--set", setting)]
-    return run_command("train.py", "--config", "smoke.yaml", "--no-progress", *overrides,
-                       "--run-dir", str(run_dir), "--data-dir", str(data_dir))
+    return ["--config", "smoke.yaml", "--no-progress", *overrides, "--run-dir", str(run_dir),
+            "--data-dir", str(data_dir)]
+
+
+def train_smoke(run_dir, data_dir, *settings):
+    """train.py on the smoke config with `--set` settings, in a fresh process, as a user runs it:
+    logical CPUs can only be made before TensorFlow starts."""
+    return run_command("train.py", *smoke_arguments(run_dir, data_dir, settings))
+
+
+def train_on_one_device(run_dir, data_dir, *settings) -> None:
+    """The single-device reference, in this process: it needs no fresh one."""
+    import train
+    from captcha_cnn.cli import run_cli
+
+    assert run_cli(train.main, smoke_arguments(run_dir, data_dir, settings)) == 0
 
 
 @pytest.fixture(scope="module")
 def single_device(tmp_path_factory):
     root = tmp_path_factory.mktemp("distribute")
-    result = train_smoke(root / "none", root / "data", *STEPS)
-    assert result.returncode == 0, result.stderr
+    train_on_one_device(root / "none", root / "data", *STEPS)
     return root, read_rows(root / "none")
 
 
@@ -76,20 +88,28 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     gradient norm with one thread per process and 2e-4 on the held-out loss with TensorFlow's
     default threads, identical accuracies (without synchronization the accuracies differ
     outright)."""
-    rows = {}
-    for name, cpus in (("none", 0), ("mirrored", 2)):
-        result = train_smoke(tmp_path / name, tmp_path / "data", *STEPS, "model.name=fast", "data.height=32",
-                             f"train.distribute={name}", f"train.logical_cpus={cpus}")
-        assert result.returncode == 0, result.stderr
-        rows[name] = read_rows(tmp_path / name)
-    assert_same_training(rows["none"], rows["mirrored"], tolerance=1e-3)
-
-
-def test_mirrored_with_dropout_says_it_is_not_equivalent(tmp_path):
-    result = train_smoke(tmp_path / "run", tmp_path / "data", "train.steps=2",
+    settings = (*STEPS, "model.name=fast", "data.height=32")
+    train_on_one_device(tmp_path / "none", tmp_path / "data", *settings)
+    result = train_smoke(tmp_path / "mirrored", tmp_path / "data", *settings,
                          "train.distribute=mirrored", "train.logical_cpus=2")
     assert result.returncode == 0, result.stderr
-    assert "note: the 2 replicas draw identical dropout masks" in result.stdout
+    assert_same_training(read_rows(tmp_path / "none"), read_rows(tmp_path / "mirrored"),
+                         tolerance=1e-3)
+
+
+def test_replicas_with_dropout_are_said_not_to_be_equivalent():
+    """Said at the start of a run (training.announce); the mirrored run above, without dropout,
+    shows that it is said only when it applies."""
+    from captcha_cnn.training import placement_notes
+
+    assert placement_notes("mirrored", 2, 0.25) == [
+        "the 2 replicas draw identical dropout masks, so this run is not equivalent to one "
+        "device; model.dropout=0 makes it so"]
+    assert placement_notes("multi_worker", 4, 0.5)[0].startswith("the 4 replicas draw")
+    assert placement_notes("mirrored", 2, 0.0) == []
+    assert placement_notes("none", 1, 0.25) == []
+    assert placement_notes("mirrored", 1, 0.25) == [
+        "mirrored over a single device; without GPUs, train.logical_cpus splits the CPU"]
 
 
 def free_ports(count):

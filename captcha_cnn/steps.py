@@ -81,19 +81,23 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
         reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
                     if scales_loss else gradients)
         optimizer.apply(gradients, model.trainable_variables)
-
-        # Sums of squares per layer, added in a fixed order (AddN's order is not fixed, and the
-        # norms must be bit-identical in a resumed run).
-        squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in reported]
-        per_layer_squares = tf.stack([
-            tf.reduce_sum(tf.stack([sq for sq, group in zip(squares, group_of, strict=True)
-                                    if group == index]))
-            for index in range(len(groups))])
-        per_layer = tf.unstack(tf.sqrt(per_layer_squares))
-        return {**local, "grad_norm": tf.sqrt(tf.reduce_sum(per_layer_squares)),
-                **{f"grad_norm_{name}": norm for name, norm in zip(groups, per_layer, strict=True)}}
+        return {**local, **gradient_norms(reported, group_of, groups)}
 
     return train_step
+
+
+def gradient_norms(gradients: list, group_of: list[int], groups: list[str]) -> dict:
+    """The whole gradient's norm and each layer's (`group_of[i]`: the layer of gradient i).
+    Sums of squares are added in a fixed order: AddN's order is not fixed, and the norms must be
+    bit-identical in a resumed run."""
+    squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in gradients]
+    per_layer_squares = tf.stack([
+        tf.reduce_sum(tf.stack([sq for sq, group in zip(squares, group_of, strict=True)
+                                if group == index]))
+        for index in range(len(groups))])
+    per_layer = tf.unstack(tf.sqrt(per_layer_squares))
+    return {"grad_norm": tf.sqrt(tf.reduce_sum(per_layer_squares)),
+            **{f"grad_norm_{name}": norm for name, norm in zip(groups, per_layer, strict=True)}}
 
 
 def make_eval_step(model: keras.Model, loss_name: str, layout: str, length: int):

@@ -64,7 +64,7 @@ def recipe_run(reached, seconds, steps, run_seconds):
 
 
 def test_time_to_98_is_a_median_and_a_ratio_or_a_lower_bound():
-    from captcha_cnn.bench import compare_recipes, recipe_rows
+    from captcha_cnn.recipes import compare_recipes, recipe_rows
 
     fast = [recipe_run(True, s, n, s + 5) for s, n in ((120.0, 900), (100.0, 800), (150.0, 1000))]
     reached = compare_recipes(fast, recipe_run(True, 600.0, 3000, 610.0))

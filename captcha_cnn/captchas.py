@@ -29,6 +29,7 @@ from captcha import image as captcha_image
 from PIL import Image
 from tqdm import tqdm
 
+from captcha_cnn.cli import ignore_stop_signals, stop_signals_held
 from captcha_cnn.files import write_atomically
 from captcha_cnn.labels import LabelCodec
 
@@ -132,19 +133,21 @@ def generate(spec: DatasetSpec, workers: int | None = None,
     indices = np.empty((spec.size, spec.length), dtype=codec.index_dtype)
     bar = tqdm(total=spec.size, desc=f"generating {spec.split} captchas", unit="img",
                disable=not progress, file=sys.stderr, mininterval=0.5 if sys.stderr.isatty() else 10)
-    with bar:
+    with bar, contextlib.ExitStack() as stack:
         if workers == 1 or len(jobs) == 1:
             results = map(_render_range, jobs)
-            pool = contextlib.nullcontext()
         else:
             # spawn, not fork: the parent may already run TensorFlow threads, which fork copies badly.
-            pool = multiprocessing.get_context("spawn").Pool(workers)
+            # A stop that comes while the workers start is delivered once they have: the pool is
+            # then in the stack, which ends it.
+            with stop_signals_held():
+                pool = stack.enter_context(
+                    multiprocessing.get_context("spawn").Pool(workers, ignore_stop_signals))
             results = pool.imap_unordered(_render_range, jobs)
-        with pool:
-            for start, chunk_images, chunk_indices in results:
-                images[start:start + len(chunk_images)] = chunk_images
-                indices[start:start + len(chunk_indices)] = chunk_indices
-                bar.update(len(chunk_images))
+        for start, chunk_images, chunk_indices in results:
+            images[start:start + len(chunk_images)] = chunk_images
+            indices[start:start + len(chunk_indices)] = chunk_indices
+            bar.update(len(chunk_images))
     return images, indices
 
 

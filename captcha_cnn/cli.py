@@ -85,6 +85,32 @@ def give_back_signals(previous: dict) -> None:
         signal.signal(signum, handler)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stop_signals_held():
+    """Hold Ctrl-C, SIGTERM and SIGHUP back while the block runs, then deliver any that came, to
+    the handlers in force before. For steps a stop must not cut in half: a pool of worker
+    processes being started, whose last worker would read half its start-up data and print a
+    traceback."""
+    received = []
+    previous = take_signals(STOP_SIGNALS, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        give_back_signals(previous)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
+
+
+def ignore_stop_signals() -> None:
+    """For worker processes: Ctrl-C and a closed terminal reach the whole process group, and the
+    parent alone decides what a stop does (it ends its workers with SIGTERM)."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def run_cli(main, argv=None) -> int:
     """Run `main(argv)`; a UserError becomes `error: ...` on stderr and exit status 2. SIGTERM and
     SIGHUP stop the command as Ctrl-C does (training checkpoints first; see training.py) and end

@@ -98,9 +98,9 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
 
 
 def test_replicas_with_dropout_are_said_not_to_be_equivalent():
-    """Said at the start of a run (training.announce); the mirrored run above, without dropout,
+    """Said at the start of a run (announce.announce); the mirrored run above, without dropout,
     shows that it is said only when it applies."""
-    from captcha_cnn.training import placement_notes
+    from captcha_cnn.announce import placement_notes
 
     assert placement_notes("mirrored", 2, 0.25) == [
         "the 2 replicas draw identical dropout masks, so this run is not equivalent to one "

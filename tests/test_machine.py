@@ -34,9 +34,9 @@ def test_this_machine_is_described():
 @pytest.mark.parametrize("native", [False, True])
 def test_bfloat16_warns_only_on_a_cpu_without_it(native, smoke_config, shared_data_dir, tmp_path,
                                                  monkeypatch, capsys):
-    from captcha_cnn import training
+    from captcha_cnn import announce, training
 
-    monkeypatch.setattr(training, "has_native_bfloat16", lambda: native)
+    monkeypatch.setattr(announce, "has_native_bfloat16", lambda: native)
     try:
         training.train(smoke_config("train.precision=mixed_bfloat16", "train.steps=1",
                                     "train.eval_every=1"), "run", tmp_path / "run",

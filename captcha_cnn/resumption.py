@@ -6,6 +6,9 @@ except for the keys that say when a run stops and where it trains.
 
 from __future__ import annotations
 
+import functools
+import types
+
 from captcha_cnn.config import DEFAULT_CONFIG, read_yaml
 from captcha_cnn.errors import UserError
 from captcha_cnn.runlog import RunDir
@@ -19,6 +22,12 @@ def _flatten(config: dict, prefix: str = "") -> dict:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+@functools.cache
+def _flat_defaults() -> types.MappingProxyType:
+    """configs/default.yaml, flattened; read once (a reproduction compares every published run)."""
+    return types.MappingProxyType(_flatten(read_yaml(DEFAULT_CONFIG)))
 
 
 # Keys a resumed run may change: more steps extend a run without changing what came before.
@@ -61,7 +70,7 @@ def first_difference(saved_config: dict, config: dict,
     (key, saved value, value now); None if they agree on every key not in `ignore`."""
     saved = _flatten(saved_config)
     # A key the project gained after the run was made, left at its default, changes nothing.
-    defaults = _flatten(read_yaml(DEFAULT_CONFIG))
+    defaults = _flat_defaults()
     for key, value in _flatten(config).items():
         if key not in saved and value == defaults.get(key):
             continue

@@ -90,25 +90,30 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 @contextlib.contextmanager
 def stop_signals_held():
-    """Hold Ctrl-C, SIGTERM and SIGHUP back while the block runs, then deliver any that came, to
-    the handlers in force before. For steps a stop must not cut in half: a pool of worker
-    processes being started, whose last worker would read half its start-up data and print a
-    traceback."""
+    """Block Ctrl-C, SIGTERM and SIGHUP while the block runs; any that came are delivered when it
+    ends. For starting worker processes: a stop must not cut the start in half (a worker would
+    read half its start-up data), and the workers inherit the blocked mask, so a Ctrl-C sent to
+    the whole process group cannot interrupt their imports either (see `ignore_stop_signals`)."""
     received = []
+    # Blocked in this thread (which the workers inherit); recorded if another thread takes one.
     previous = take_signals(STOP_SIGNALS, lambda signum, frame: received.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         give_back_signals(previous)
         for signum in dict.fromkeys(received):
             signal.raise_signal(signum)
 
 
 def ignore_stop_signals() -> None:
-    """For worker processes: Ctrl-C and a closed terminal reach the whole process group, and the
-    parent alone decides what a stop does (it ends its workers with SIGTERM)."""
+    """For worker processes, once started: Ctrl-C and a closed terminal reach the whole process
+    group, and the parent alone decides what a stop does (it ends its workers with SIGTERM).
+    Ignoring a blocked signal discards it; then SIGTERM is let through again."""
     for signum in (signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def run_cli(main, argv=None) -> int:

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,20 @@ def _render_range(args: tuple[DatasetSpec, int, int]) -> tuple[int, np.ndarray, 
     return start, images, indices
 
 
+def _start_workers(stack: contextlib.ExitStack, workers: int) -> multiprocessing.pool.Pool:
+    """A pool of `workers` generator processes, ended by `stack`. A stop (Ctrl-C to the whole
+    process group, SIGTERM to this one) that comes while they start is delivered once they have
+    started, and then ends them; each worker ignores Ctrl-C and leaves the stop to this process."""
+    # The pool's first lock starts multiprocessing's resource tracker, and starting it unblocks
+    # SIGINT and SIGTERM in this thread again: the workers would then inherit them unblocked, and
+    # a Ctrl-C reaching one before its initializer runs printed a KeyboardInterrupt traceback.
+    resource_tracker.ensure_running()
+    with stop_signals_held():
+        # spawn, not fork: the parent may already run TensorFlow threads, which fork copies badly.
+        return stack.enter_context(
+            multiprocessing.get_context("spawn").Pool(workers, ignore_stop_signals))
+
+
 def generate(spec: DatasetSpec, workers: int | None = None,
              progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Render the set: images uint8 [size, height, width] and character indices [size, length]."""
@@ -137,13 +152,7 @@ def generate(spec: DatasetSpec, workers: int | None = None,
         if workers == 1 or len(jobs) == 1:
             results = map(_render_range, jobs)
         else:
-            # spawn, not fork: the parent may already run TensorFlow threads, which fork copies badly.
-            # A stop that comes while the workers start is delivered once they have: the pool is
-            # then in the stack, which ends it.
-            with stop_signals_held():
-                pool = stack.enter_context(
-                    multiprocessing.get_context("spawn").Pool(workers, ignore_stop_signals))
-            results = pool.imap_unordered(_render_range, jobs)
+            results = _start_workers(stack, workers).imap_unordered(_render_range, jobs)
         for start, chunk_images, chunk_indices in results:
             images[start:start + len(chunk_images)] = chunk_images
             indices[start:start + len(chunk_indices)] = chunk_indices

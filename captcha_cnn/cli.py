@@ -92,9 +92,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def stop_signals_held():
     """Block Ctrl-C, SIGTERM and SIGHUP while the block runs; any that came are delivered when it
     ends. For starting worker processes: a stop must not cut the start in half (a worker would
-    read half its start-up data). The workers inherit the blocked mask until their initializer
-    (`ignore_stop_signals`); a Ctrl-C sent to the whole process group can still reach one that
-    is starting (seen under parallel tests: an open issue)."""
+    read half its start-up data), and the workers inherit the blocked mask until their
+    initializer (`ignore_stop_signals`), so a Ctrl-C sent to the whole process group cannot
+    reach one that is still starting. Whatever starts inside the block must not unblock them
+    (multiprocessing's resource tracker does: see captchas._start_workers)."""
     received = []
     # Blocked in this thread (which the workers inherit); recorded if another thread takes one.
     previous = take_signals(STOP_SIGNALS, lambda signum, frame: received.append(signum))

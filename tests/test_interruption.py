@@ -160,18 +160,22 @@ def test_a_hangup_ignored_at_start_stays_ignored(reference, tmp_path):
 GENERATION = ["--set", "data.train_size=4000", "--set", "train.steps=6"]
 
 
-# Ctrl-C sent to the whole process group is not pinned here: a worker still importing when it
-# arrives can print a KeyboardInterrupt traceback (about 1 in 8 runs under parallel tests; open).
-def test_a_stop_during_data_generation_leaves_no_cache_and_no_workers(tmp_path, run_main):
-    """SIGTERM while the captcha workers start: they end with the command, with no traceback from
-    any of them, no cache file and no run directory are left half-made, and the same command then
-    completes the run."""
-    signum = signal.SIGTERM
+@pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["SIGTERM to the command", "Ctrl-C to its process group"])
+def test_a_stop_during_data_generation_leaves_no_cache_and_no_workers(tmp_path, run_main, signum,
+                                                                      to_group):
+    """A stop while the captcha workers start (a terminal's Ctrl-C reaches every process of the
+    group, the workers too): they end with the command, with no traceback from any of them, no
+    cache file and no run directory are left half-made, and the same command then completes the
+    run."""
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
     process = start_training(run_dir, data_dir, *GENERATION)
     wait_for_generation(process)
     workers = children(process.pid)
-    process.send_signal(signum)
+    if to_group:
+        os.killpg(process.pid, signum)  # start_new_session: the group is the command's own.
+    else:
+        process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signum, stderr
     assert "Traceback" not in stderr and f"stopped by {signal.Signals(signum).name}" in stderr

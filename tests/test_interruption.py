@@ -215,6 +215,37 @@ def test_a_held_stop_signal_is_delivered_after_the_block_once():
         signal.signal(signal.SIGTERM, previous)
 
 
+WORKERS_START_MASK = """
+import contextlib, signal
+from captcha_cnn import captchas, cli
+
+held = cli.stop_signals_held
+masks = []
+
+@contextlib.contextmanager
+def spied():  # The thread's mask once the pool exists: the one its workers were started with.
+    with held():
+        yield
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+captchas.stop_signals_held = spied
+with contextlib.ExitStack() as stack:
+    captchas._start_workers(stack, 1)
+print(sorted(signal.Signals(s).name for s in set(cli.STOP_SIGNALS) - masks[0]))
+"""
+
+
+def test_captcha_workers_start_with_every_stop_signal_blocked():
+    """Deterministically, what the Ctrl-C-to-the-group case above hits only now and then: the
+    workers inherit the starting thread's mask, and starting multiprocessing's resource tracker
+    inside the hold would unblock SIGINT and SIGTERM. In a fresh interpreter: in this one an
+    earlier test may already have started the tracker."""
+    result = subprocess.run([sys.executable, "-c", WORKERS_START_MASK], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", "unblocked while the workers started: " + result.stdout
+
+
 def test_a_second_process_on_the_same_run_is_refused(reference, tmp_path, capsys):
     """Two terminals, a resubmitted job or two --resume: the second gets one line naming the
     directory and the first one's process id, exit 2, and changes nothing."""

@@ -13,6 +13,20 @@ import tensorflow as tf
 
 from captcha_cnn.labels import LabelCodec
 
+# Batches prepared ahead of the step that takes them. Gathering and encoding a batch takes
+# milliseconds against a training step of a tenth of a second or more, so a fixed small buffer
+# keeps the model fed without tf.data's autotuning (see `_without_autotuning`).
+PREFETCHED_BATCHES = 2
+
+
+def _without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset with tf.data's autotuning off. Its tuning thread sleeps up to 60 s between
+    rounds, and an iterator's destructor waited for it: a stopped or finished run could sit for
+    most of a minute after its last line before the process ended."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
 
 def to_model_inputs(images: tf.Tensor, indices: tf.Tensor, codec: LabelCodec):
     """uint8 images [batch, h, w] and indices [batch, length] -> float images in [0, 1] with a
@@ -38,18 +52,18 @@ def training_batches(images: np.ndarray, indices: np.ndarray, codec: LabelCodec,
         return to_model_inputs(tf.gather(images_tensor, batch_positions),
                                tf.gather(indices_tensor, batch_positions), codec)
 
-    return (tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
-            .flat_map(epoch_order)
-            .skip(skip)
-            .batch(batch_size, drop_remainder=True)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .prefetch(tf.data.AUTOTUNE))
+    return _without_autotuning(tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
+                               .flat_map(epoch_order)
+                               .skip(skip)
+                               .batch(batch_size, drop_remainder=True)
+                               .map(gather)
+                               .prefetch(PREFETCHED_BATCHES))
 
 
 def evaluation_batches(images: np.ndarray, indices: np.ndarray, codec: LabelCodec,
                        batch_size: int) -> tf.data.Dataset:
     """The whole set once, in order."""
-    return (tf.data.Dataset.from_tensor_slices((images, indices))
-            .batch(batch_size)
-            .map(lambda x, y: to_model_inputs(x, y, codec))
-            .prefetch(tf.data.AUTOTUNE))
+    return _without_autotuning(tf.data.Dataset.from_tensor_slices((images, indices))
+                               .batch(batch_size)
+                               .map(lambda x, y: to_model_inputs(x, y, codec))
+                               .prefetch(PREFETCHED_BATCHES))

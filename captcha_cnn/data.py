@@ -52,18 +52,20 @@ def training_batches(images: np.ndarray, indices: np.ndarray, codec: LabelCodec,
         return to_model_inputs(tf.gather(images_tensor, batch_positions),
                                tf.gather(indices_tensor, batch_positions), codec)
 
-    return _without_autotuning(tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
-                               .flat_map(epoch_order)
-                               .skip(skip)
-                               .batch(batch_size, drop_remainder=True)
-                               .map(gather)
-                               .prefetch(PREFETCHED_BATCHES))
+    batches = (tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
+               .flat_map(epoch_order)
+               .skip(skip)
+               .batch(batch_size, drop_remainder=True)
+               .map(gather)
+               .prefetch(PREFETCHED_BATCHES))
+    return _without_autotuning(batches)
 
 
 def evaluation_batches(images: np.ndarray, indices: np.ndarray, codec: LabelCodec,
                        batch_size: int) -> tf.data.Dataset:
     """The whole set once, in order."""
-    return _without_autotuning(tf.data.Dataset.from_tensor_slices((images, indices))
-                               .batch(batch_size)
-                               .map(lambda x, y: to_model_inputs(x, y, codec))
-                               .prefetch(PREFETCHED_BATCHES))
+    batches = (tf.data.Dataset.from_tensor_slices((images, indices))
+               .batch(batch_size)
+               .map(lambda x, y: to_model_inputs(x, y, codec))
+               .prefetch(PREFETCHED_BATCHES))
+    return _without_autotuning(batches)

@@ -1,6 +1,6 @@
 """Captcha images: deterministic rendering, parallel generation and the on-disk cache.
 
-`captcha` 0.7 draws its randomness from the `secrets` module, which cannot be seeded. To make a
+`captcha` 0.7.1 draws its randomness from the `secrets` module, which cannot be seeded. To make a
 sample a pure function of (dataset seed, split, index), each sample is rendered with the module's
 `secrets` temporarily replaced by a seeded `random.Random`. Because every sample carries its own
 seed, the result does not depend on how the work is split between processes, and a set of N
@@ -31,11 +31,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from captcha_cnn.cli import ignore_stop_signals, stop_signals_held
+from captcha_cnn.errors import UserError
 from captcha_cnn.files import write_atomically
 from captcha_cnn.labels import LabelCodec
 
 # Bump when rendering changes, so that old cache entries are not reused.
 GENERATOR_VERSION = 1
+# The captcha releases whose drawing this module can seed (pyproject.toml says the same).
+SUPPORTED_CAPTCHA = ">=0.7.1,<0.8"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -70,6 +73,13 @@ class _SeededSecrets:
     def __init__(self, rng: random.Random):
         self._rng = rng
 
+    def __getattr__(self, name: str):
+        # A captcha release that calls another `secrets` function would draw unseeded numbers:
+        # a clear error, not an AttributeError from inside the library.
+        raise UserError(f"captcha {version('captcha')} calls secrets.{name}, which "
+                        f"captcha_cnn does not seed; install the version it supports: "
+                        f"pip install 'captcha{SUPPORTED_CAPTCHA}'")
+
     def randbelow(self, n: int) -> int:
         return self._rng.randrange(n)
 
@@ -82,6 +92,10 @@ class _SeededSecrets:
 
 @contextlib.contextmanager
 def _seeded_captcha(rng: random.Random):
+    if not hasattr(captcha_image, "secrets"):
+        # captcha 0.7.0 and older draw from `random`: there is nothing of theirs to seed here.
+        raise UserError(f"captcha {version('captcha')} is not supported (captcha_cnn seeds the "
+                        f"`secrets` calls of 0.7.1): pip install 'captcha{SUPPORTED_CAPTCHA}'")
     original = captcha_image.secrets
     captcha_image.secrets = _SeededSecrets(rng)
     try:

@@ -1,8 +1,13 @@
+import random
+import types
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from captcha_cnn import captchas
 from captcha_cnn.captchas import DatasetSpec, generate, load_or_generate, render_sample
+from captcha_cnn.errors import UserError
 from captcha_cnn.labels import LabelCodec
 
 SPEC = DatasetSpec(charset="0123456789", length=4, width=64, height=24, size=12, seed=0,
@@ -30,6 +35,26 @@ def test_the_rendering_is_seeded_not_drawn_from_secrets():
     for _ in range(3):
         assert np.array_equal(render_sample(SPEC, 0)[1], first)
     assert not np.array_equal(render_sample(SPEC, 1)[1], first)
+
+
+def test_a_captcha_release_that_does_not_draw_from_secrets_is_refused(monkeypatch):
+    """captcha 0.7.0 draws from `random`: its images could not be seeded, so nothing is drawn."""
+    without_secrets = types.SimpleNamespace(ImageCaptcha=captchas.captcha_image.ImageCaptcha)
+    monkeypatch.setattr(captchas, "captcha_image", without_secrets)
+    with pytest.raises(UserError, match=r"is not supported .* pip install 'captcha>=0\.7\.1,<0\.8'"):
+        render_sample(SPEC, 0)
+
+
+def test_a_secrets_call_that_is_not_seeded_is_a_clear_error():
+    seeded = captchas._SeededSecrets(random.Random(0))
+    assert seeded.randbelow(10) in range(10)
+    with pytest.raises(UserError, match=r"calls secrets\.token_bytes, which captcha_cnn does not seed"):
+        seeded.token_bytes(4)
+
+
+def test_the_package_requires_the_captcha_releases_it_can_seed():
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert f'"captcha{captchas.SUPPORTED_CAPTCHA}"' in pyproject
 
 
 def test_train_and_test_streams_differ():

@@ -67,6 +67,12 @@ class DatasetSpec:
                f"-n{self.size}-{digest[:12]}"
 
 
+def _unsupported_captcha(problem: str) -> UserError:
+    """The error for an installed captcha release whose drawing cannot be seeded here."""
+    return UserError(f"captcha {version('captcha')} {problem}: "
+                     f"pip install 'captcha{SUPPORTED_CAPTCHA}'")
+
+
 class _SeededSecrets:
     """The three `secrets` functions `captcha.image` calls, drawn from a seeded generator."""
 
@@ -76,9 +82,7 @@ class _SeededSecrets:
     def __getattr__(self, name: str):
         # A captcha release that calls another `secrets` function would draw unseeded numbers:
         # a clear error, not an AttributeError from inside the library.
-        raise UserError(f"captcha {version('captcha')} calls secrets.{name}, which "
-                        f"captcha_cnn does not seed; install the version it supports: "
-                        f"pip install 'captcha{SUPPORTED_CAPTCHA}'")
+        raise _unsupported_captcha(f"calls secrets.{name}, which captcha_cnn does not seed")
 
     def randbelow(self, n: int) -> int:
         return self._rng.randrange(n)
@@ -94,8 +98,8 @@ class _SeededSecrets:
 def _seeded_captcha(rng: random.Random):
     if not hasattr(captcha_image, "secrets"):
         # captcha 0.7.0 and older draw from `random`: there is nothing of theirs to seed here.
-        raise UserError(f"captcha {version('captcha')} is not supported (captcha_cnn seeds the "
-                        f"`secrets` calls of 0.7.1): pip install 'captcha{SUPPORTED_CAPTCHA}'")
+        raise _unsupported_captcha("is not supported (captcha_cnn seeds the `secrets` calls "
+                                   "of 0.7.1)")
     original = captcha_image.secrets
     captcha_image.secrets = _SeededSecrets(rng)
     try:

@@ -36,6 +36,7 @@ def load_run(path: Path) -> dict:
     classes = len(data["charset"])
     return {"path": run.path, "label": run.path.name, "config": config, "rows": rows,
             "finished": run.is_finished(), "device": environment.get("device", "unknown"),
+            "environment": environment,
             "loss_levels": loss_levels(loss["name"], loss["layout"], data["length"], classes),
             "chance": chance_levels(data["length"], classes)}
 

@@ -1,0 +1,112 @@
+"""The trade-off map: each seed's pair judged against both halves of the seed's claim at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from PIL import Image
+from test_cli import assert_one_line_error
+
+from captcha_cnn import tradeoff
+from captcha_cnn.config import load_config
+
+
+def make_run(folder: Path, loss: str, seed: int, accuracy: dict[int, float],
+             charset: str = "0123456789") -> Path:
+    """A run folder as training leaves it, with only the fields the map reads."""
+    config = load_config("smoke.yaml", [f"loss.name={loss}", f"seed={seed}",
+                                        f"data.charset={charset}"])[0]
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [{"step": step, "test_char_acc": value, "test_loss": 2.3, "elapsed_s": 0.006 * step}
+            for step, value in accuracy.items()]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+def curve(*values: float, every: int = 1000) -> dict[int, float]:
+    """Held-out accuracy per character at steps every, 2 x every, ..."""
+    return {every * (index + 1): value for index, value in enumerate(values)}
+
+
+def write_settings(tmp_path: Path, settings: dict) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"settings": settings}))
+    return path
+
+
+def test_a_seed_gives_both_halves_only_with_98_by_4000_and_chance_from_1000_to_6000(tmp_path):
+    runs = tmp_path / "runs"
+    # Seed 0: the seed's claim. Seed 1: the buggy run hides. Seed 2: the correct run is 97.9% at
+    # step 4,000. Seed 3: the buggy run is at chance but stopped at step 3,000, so not judged.
+    make_run(runs / "c0", "logits", 0, curve(0.10, 0.60, 0.98, 0.985, 0.99, 0.99))
+    make_run(runs / "b0", "softmax_then_logits", 0, curve(0.10, 0.12, 0.11, 0.14, 0.10, 0.10))
+    make_run(runs / "c1", "logits", 1, curve(0.10, 0.99, 0.99, 0.99, 0.99, 0.99))
+    make_run(runs / "b1", "softmax_then_logits", 1, curve(0.10, 0.10, 0.10, 0.10, 0.96, 0.97))
+    make_run(runs / "c2", "logits", 2, curve(0.16, 0.90, 0.95, 0.979, 0.99, 0.99))
+    make_run(runs / "b2", "softmax_then_logits", 2, curve(0.10, 0.10, 0.10, 0.10, 0.10, 0.10))
+    make_run(runs / "c3", "logits", 3, curve(0.10, 0.90, 0.98, 0.99, 0.99, 0.99))
+    make_run(runs / "b3", "softmax_then_logits", 3, curve(0.10, 0.11, 0.10))
+    make_run(runs / "c4", "logits", 4, curve(0.10, 0.10, 0.10, 0.10, 0.10, 0.10))
+    settings = write_settings(tmp_path, {"s": {"correct": "runs/c*", "buggy": ["runs/b*"]}})
+
+    figure, report = tradeoff.write(settings, tmp_path / "out")
+
+    rows = [line for line in report.read_text().splitlines() if line.startswith("| s |")]
+    assert rows == [
+        "| s | 0 | 2,000 | 98.5% | 3,000 | not by 6,000 | 14.0% | yes |",
+        "| s | 1 | 2,000 | 99.0% | 2,000 | 5,000 | 97.0% | no |",
+        "| s | 2 | 1,000 | 97.9% | 5,000 | not by 6,000 | 10.0% | no |",
+        "| s | 3 | 2,000 | 99.0% | 3,000 | not by 3,000 | 11.0% (to 3,000) | no |",
+        "| s | 4 | not by 6,000 | 10.0% | not by 6,000 | (not run) | (not run) | - |",
+    ]
+    assert "| c0 | 6,000 | 0.6 |" in report.read_text()  # Wall time from elapsed_s.
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(figure) as image:
+        assert image.width > 600
+
+
+def test_a_correct_run_stopped_before_step_4000_says_so(tmp_path):
+    make_run(tmp_path / "c", "logits", 0, curve(0.10, 0.50, 0.70))
+    make_run(tmp_path / "b", "softmax_then_logits", 0, curve(*[0.1] * 6))
+    settings = write_settings(tmp_path, {"s": {"correct": "c", "buggy": "b"}})
+    report = tradeoff.write(settings, tmp_path / "out")[1].read_text()
+    assert "| s | 0 | 2,000 | (stopped at 3,000) | not by 3,000 | not by 6,000 | 10.0% | no |" \
+        in report
+
+
+def test_the_published_map_reads_the_committed_runs(tmp_path):
+    """docs/stall/tradeoff.yaml names only runs that are in the repository."""
+    settings = Path(__file__).resolve().parent.parent / "docs" / "stall" / "tradeoff.yaml"
+    readings = tradeoff.read_settings(settings)
+    defaults = readings["defaults: tutorial init, Adam 1e-3"]
+    assert [run.seed for run in defaults["buggy"]] == [0, 1, 2, 3]
+    assert all(run.best_from < 0.15 for run in defaults["buggy"])  # The stall, every seed.
+
+
+def test_settings_errors_name_the_file_and_key(tmp_path, run_main):
+    make_run(tmp_path / "c", "logits", 0, curve(0.1))
+    make_run(tmp_path / "c-again", "logits", 0, curve(0.1))
+    make_run(tmp_path / "b", "softmax_then_logits", 0, curve(0.1))
+    make_run(tmp_path / "b-letters", "softmax_then_logits", 1, curve(0.1), charset="ABCDEFGH")
+    cases = [
+        ({"s": {"correct": "c", "buggy": "nothing*"}}, ["settings.s.buggy", "'nothing*'",
+                                                        "matches no run folder"]),
+        ({"s": {"correct": "c"}}, ["settings.s:", "exactly the keys correct and buggy"]),
+        ({"s": {"correct": "c*", "buggy": "b"}}, ["settings.s.correct", "more than one run of "
+                                                                        "seed 0"]),
+        ({"s": {"correct": "c", "buggy": ["b", "b-letters"]}}, ["different charsets"]),
+        ({"s": {"correct": 3, "buggy": "b"}}, ["settings.s.correct", "expected run folders"]),
+    ]
+    for settings, fragments in cases:
+        path = write_settings(tmp_path, settings)
+        result = run_main(tradeoff.main, str(path), "--out", str(tmp_path / "out"))
+        assert_one_line_error(result, str(path), *fragments)
+    (tmp_path / "empty.yaml").write_text("other: 1\n")
+    result = run_main(tradeoff.main, str(tmp_path / "empty.yaml"), "--out", str(tmp_path / "o"))
+    assert_one_line_error(result, "empty.yaml", "'settings' mapping")
+    result = run_main(tradeoff.main, str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o"))
+    assert_one_line_error(result, "missing.yaml", "no such settings file")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from PIL import Image
 from test_cli import assert_one_line_error
@@ -55,12 +56,14 @@ def test_a_seed_gives_both_halves_only_with_98_by_4000_and_chance_from_1000_to_6
     figure, report = tradeoff.write(settings, tmp_path / "out")
 
     rows = [line for line in report.read_text().splitlines() if line.startswith("| s |")]
+    # Readout chances: seed 0, 1 - (1 - 0.593)(1 - 0.849) at 98% then 98.5%; seed 2, 54% from
+    # its one readout at 97.9%: by step 4,000 the tutorial would often have printed 98%.
     assert rows == [
-        "| s | 0 | 2,000 | 98.5% | 3,000 | not by 6,000 | 14.0% | yes |",
-        "| s | 1 | 2,000 | 99.0% | 2,000 | 5,000 | 97.0% | no |",
-        "| s | 2 | 1,000 | 97.9% | 5,000 | not by 6,000 | 10.0% | no |",
-        "| s | 3 | 2,000 | 99.0% | 3,000 | not by 3,000 | 11.0% (to 3,000) | no |",
-        "| s | 4 | not by 6,000 | 10.0% | not by 6,000 | (not run) | (not run) | - |",
+        "| s | 0 | 2,000 | 98.5% | 3,000 | 94% | not by 6,000 | 14.0% | yes |",
+        "| s | 1 | 2,000 | 99.0% | 2,000 | >99% | 5,000 | 97.0% | no |",
+        "| s | 2 | 1,000 | 97.9% | 5,000 | 54% | not by 6,000 | 10.0% | no |",
+        "| s | 3 | 2,000 | 99.0% | 3,000 | 99% | not by 3,000 | 11.0% (to 3,000) | no |",
+        "| s | 4 | not by 6,000 | 10.0% | not by 6,000 | 0% | (not run) | (not run) | - |",
     ]
     assert "| c0 | 6,000 | 0.6 |" in report.read_text()  # Wall time from elapsed_s.
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -68,12 +71,24 @@ def test_a_seed_gives_both_halves_only_with_98_by_4000_and_chance_from_1000_to_6
         assert image.width > 600
 
 
+def test_the_tutorials_readout_of_100_captchas_can_show_98_before_the_network_is_there():
+    # 400 characters at 98%: about 8 errors, Poisson(8) gives P(at most 8) = 0.5925.
+    assert tradeoff.tutorial_readout_chance({1000: 0.98}, length=4) == pytest.approx(0.5926,
+                                                                                    abs=1e-4)
+    once = tradeoff.tutorial_readout_chance({1000: 0.975}, length=4)
+    assert 0.32 < once < 0.34  # Poisson(10): 0.333.
+    twice = tradeoff.tutorial_readout_chance({1000: 0.975, 2000: 0.975}, length=4)
+    assert twice == pytest.approx(1 - (1 - once) ** 2)  # Fresh captchas at each readout.
+    assert tradeoff.tutorial_readout_chance({4100: 1.0}, length=4) == 0  # After step 4,000.
+    assert tradeoff.tutorial_readout_chance({1000: 0.77}, length=4) < 1e-30
+
+
 def test_a_correct_run_stopped_before_step_4000_says_so(tmp_path):
     make_run(tmp_path / "c", "logits", 0, curve(0.10, 0.50, 0.70))
     make_run(tmp_path / "b", "softmax_then_logits", 0, curve(*[0.1] * 6))
     settings = write_settings(tmp_path, {"s": {"correct": "c", "buggy": "b"}})
     report = tradeoff.write(settings, tmp_path / "out")[1].read_text()
-    assert "| s | 0 | 2,000 | (stopped at 3,000) | not by 3,000 | not by 6,000 | 10.0% | no |" \
+    assert "| s | 0 | 2,000 | (stopped at 3,000) | not by 3,000 | 0% | not by 6,000 | 10.0% | no |" \
         in report
 
 

@@ -34,7 +34,7 @@ from captcha_cnn import captchas
 from captcha_cnn.cli import import_tensorflow_quietly, run_cli
 from captcha_cnn.config import load_config
 from captcha_cnn.files import write_atomically
-from captcha_cnn.machine import cpu_extensions, cpu_name, package_versions
+from captcha_cnn.machine import cpu_extensions, cpu_kind, cpu_name, package_versions
 from captcha_cnn.profiling import profile_rows, step_profile
 from captcha_cnn.recipes import QUICK_RECIPE, recipe_rows, recipes
 
@@ -239,11 +239,6 @@ def _throughput(config: dict, images, indices, quick: bool, steps_per_window: in
     results["matmul_peak_gflops"] = matmul_peak_gflops(1024 if quick else 4096, 3 if quick else 7)
     results["fraction_of_matmul_peak"] = results["train_gflops"] / results["matmul_peak_gflops"]
     return results
-
-
-def cpu_kind(extensions: list[str]) -> str:
-    """A short name for the kind of CPU, for file names: avx512, avx2 or other."""
-    return "avx512" if "AVX-512" in extensions else "avx2" if "AVX2" in extensions else "other"
 
 
 def run_throughput(quick: bool, out: Path) -> dict:

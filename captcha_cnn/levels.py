@@ -43,3 +43,8 @@ def loss_levels(loss_name: str, layout: str, length: int, classes: int) -> dict[
 def chance_levels(length: int, classes: int) -> dict[str, float]:
     """Accuracy of uniform guessing."""
     return {"char": 1.0 / classes, "whole": float(classes) ** -length}
+
+
+def steps_to(rows: list[dict], key: str, level: float) -> int | None:
+    """The step of the first metrics row whose `key` is at `level` or above (None: never)."""
+    return next((row["step"] for row in rows if row[key] >= level), None)

@@ -19,6 +19,11 @@ VECTOR_EXTENSIONS = {"avx2": "AVX2", "fma": "FMA", "avx512f": "AVX-512",
 NATIVE_BFLOAT16 = ("AVX512_BF16", "AMX_BF16")
 
 
+def cpu_kind(extensions: list[str]) -> str:
+    """A short name for the kind of CPU, for file names and tables: avx512, avx2 or other."""
+    return "avx512" if "AVX-512" in extensions else "avx2" if "AVX2" in extensions else "other"
+
+
 def _cpuinfo_field(name: str) -> str | None:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -24,7 +24,7 @@ from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.config import ConfigError, load_config
 from captcha_cnn.errors import UserError
 from captcha_cnn.files import write_atomically
-from captcha_cnn.levels import STALLED_FACTOR, chance_levels, loss_levels
+from captcha_cnn.levels import STALLED_FACTOR, chance_levels, loss_levels, steps_to
 from captcha_cnn.plans import PlannedRun, plan_arguments, read_plan_file, shared_overrides, train_runs
 from captcha_cnn.resumption import first_difference
 from captcha_cnn.runlog import RunDir, publish_run_files
@@ -148,10 +148,6 @@ def _holds(judged: bool, holds) -> str:
     if not judged:
         return "n/a (runs too short)"
     return "yes" if holds else "no"
-
-
-def steps_to(rows: list[dict], key: str, level: float) -> int | None:
-    return next((row["step"] for row in rows if row[key] >= level), None)
 
 
 def pair_claims(pair: str, groups: dict[str, list[list[dict]]], config: dict) -> str:

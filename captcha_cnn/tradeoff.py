@@ -5,16 +5,18 @@
 A settings file names, for each setting, its correct runs and its buggy runs (run folders or
 glob patterns, relative to the file). Runs of one setting are paired by their `seed`. Each pair
 is a point: across, the correct run's held-out accuracy per character at step 4,000 (the seed:
-98%); up, the buggy run's best from step 1,000 on (the seed: nothing moves, so chance; here at
-most 15%, as results/REPORT.md judges it). The seed's claim is the corner where both hold. Writes
-tradeoff.png and tradeoff.md (every run, including those without a twin or stopped early).
-Reads metrics only: no TensorFlow, no training.
+98% after 4,000 iterations); up, the buggy run's best from step 1,000 on (the seed: nothing
+moves, so chance; below 15% per character, as results/REPORT.md judges it). The seed's claim is
+the corner where both hold. Writes tradeoff.png and tradeoff.md (every run, including those
+without a twin or stopped early). Reads metrics only: no TensorFlow, no training.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +26,14 @@ from captcha_cnn.config import ConfigError, read_yaml
 from captcha_cnn.errors import UserError
 from captcha_cnn.evaluation import load_run
 from captcha_cnn.files import write_atomically
-from captcha_cnn.levels import STALLED_FACTOR
+from captcha_cnn.levels import STALLED_FACTOR, steps_to
+from captcha_cnn.machine import cpu_kind
 from captcha_cnn.plots import plt, save_figure
 
-# The seed's words: "98% after 4,000 steps" for the correct run; the buggy run judged from
-# step 1,000, as the reproduction report does.
-CORRECT_STEP, CORRECT_TARGET, BUGGY_FROM = 4000, 0.98, 1000
+# The seed's words: "98% after 4,000 iterations" for the correct run, and for the buggy run
+# "5,000+ iterations" without change, judged from step 1,000 to step 6,000 as the report does.
+CORRECT_STEP, CORRECT_TARGET = 4000, 0.98
+BUGGY_FROM, BUGGY_TO = 1000, 6000
 # The tutorial read its accuracy on 100 fresh captchas at each evaluation (SCIENCE.md section 2).
 TUTORIAL_EVAL_CAPTCHAS = 100
 ROLES = ("correct", "buggy")
@@ -44,12 +48,12 @@ class RunReading:
     last_step: int
     minutes: float
     device: str
-    stalled_level: float          # STALLED_FACTOR x chance per character: at or below, stalled
-    left_chance: int | None      # first evaluation above STALLED_FACTOR x chance
-    at_target_step: float | None  # held-out per character at CORRECT_STEP, if logged
-    first_target: int | None      # first evaluation at CORRECT_TARGET or above
-    best_from: float | None       # best held-out per character from BUGGY_FROM on
-    tutorial_readout: float       # chance the tutorial's own readout shows 98% by CORRECT_STEP
+    stalled_level: float                 # STALLED_FACTOR x chance per character
+    step_left_chance: int | None         # first evaluation at stalled_level or above
+    accuracy_at_correct_step: float | None  # held-out per character at step 4,000, if logged
+    step_first_target: int | None        # first evaluation at CORRECT_TARGET or above
+    best_from_buggy_start: float | None  # best held-out per character from step 1,000 on
+    tutorial_readout: float              # chance the tutorial's readout shows 98% by step 4,000
 
 
 def read_run(path: Path) -> RunReading:
@@ -60,11 +64,10 @@ def read_run(path: Path) -> RunReading:
     return RunReading(
         path=path, seed=run["config"]["seed"], last_step=rows[-1]["step"],
         minutes=rows[-1]["elapsed_s"] / 60, device=_device(run), stalled_level=stalled,
-        left_chance=next((step for step, value in accuracy.items() if value > stalled), None),
-        at_target_step=accuracy.get(CORRECT_STEP),
-        first_target=next((step for step, value in accuracy.items() if value >= CORRECT_TARGET),
-                          None),
-        best_from=max(later) if later else None,
+        step_left_chance=steps_to(rows, "test_char_acc", stalled),
+        accuracy_at_correct_step=accuracy.get(CORRECT_STEP),
+        step_first_target=steps_to(rows, "test_char_acc", CORRECT_TARGET),
+        best_from_buggy_start=max(later) if later else None,
         tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"]))
 
 
@@ -89,11 +92,10 @@ def tutorial_readout_chance(accuracy: dict[int, float], length: int) -> float:
 
 
 def _device(run: dict) -> str:
-    """The device, with the CPU's widest vector unit: AVX-512 and AVX2-only machines differ
-    about 6x in matmul peak (docs/performance.md)."""
-    extensions = run["environment"].get("cpu", {}).get("extensions", [])
-    widest = next((name for name in ("AVX-512", "AVX2") if name in extensions), None)
-    return f"{run['device']}, {widest}" if widest else run["device"]
+    """The device, with the kind of CPU: AVX-512 and AVX2-only machines differ about 6x in
+    matmul peak (docs/performance.md). Runs logged before the CPU was recorded say unknown."""
+    extensions = run["environment"].get("cpu", {}).get("extensions")
+    return f"{run['device']}, {cpu_kind(extensions) if extensions else 'CPU kind unknown'}"
 
 
 def read_settings(path: Path) -> dict[str, dict[str, list[RunReading]]]:
@@ -105,8 +107,9 @@ def read_settings(path: Path) -> dict[str, dict[str, list[RunReading]]]:
     readings = {}
     for name, roles in settings.items():
         if not isinstance(roles, dict) or set(roles) != set(ROLES):
+            shown = list(roles) if isinstance(roles, dict) else roles
             raise ConfigError(f"{path}: settings.{name}: expected exactly the keys correct and "
-                              f"buggy, got {sorted(roles) if isinstance(roles, dict) else roles!r}")
+                              f"buggy, got {shown!r}")
         readings[name] = {role: _runs_of(path, f"settings.{name}.{role}", roles[role])
                           for role in ROLES}
     return readings
@@ -115,16 +118,23 @@ def read_settings(path: Path) -> dict[str, dict[str, list[RunReading]]]:
 def _runs_of(path: Path, key: str, patterns) -> list[RunReading]:
     if isinstance(patterns, str):
         patterns = [patterns]
-    if not (isinstance(patterns, list) and all(isinstance(p, str) for p in patterns)):
-        raise ConfigError(f"{path}: {key}: expected run folders or glob patterns, got "
-                          f"{patterns!r}")
+    if not (isinstance(patterns, list) and patterns
+            and all(isinstance(p, str) and p.strip() for p in patterns)):
+        raise ConfigError(f"{path}: {key}: expected one or more run folders or glob patterns, "
+                          f"got {patterns!r}")
     runs = []
     for pattern in patterns:
-        matches = sorted(match for match in path.parent.glob(pattern) if match.is_dir())
+        # os.path.join keeps an absolute pattern as it is; Path.glob refuses those.
+        matches = sorted(Path(match) for match in glob.glob(os.path.join(path.parent, pattern))
+                         if Path(match).is_dir())
         if not matches:
-            raise ConfigError(f"{path}: {key}: '{pattern}' matches no run folder (relative to "
+            raise ConfigError(f"{path}: {key}: '{pattern}' matches no folder (relative to "
                               f"{path.parent})")
-        runs += [read_run(match) for match in matches]
+        for match in matches:
+            try:
+                runs.append(read_run(match))
+            except UserError as error:  # Not a run, or one with no evaluation yet.
+                raise ConfigError(f"{path}: {key}: '{pattern}': {error}") from None
     seeds = [run.seed for run in runs]
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:
@@ -139,12 +149,48 @@ def pairs(roles: dict[str, list[RunReading]]) -> list[tuple[RunReading, RunReadi
     return [(run, buggy[run.seed]) for run in roles["correct"] if run.seed in buggy]
 
 
-def holds(correct: RunReading, buggy: RunReading) -> bool:
-    """Both halves of the seed's claim, for one seed: the correct run at 98% by step 4,000 and
-    the buggy run at chance from step 1,000 to at least step 6,000."""
-    return (correct.first_target is not None and correct.first_target <= CORRECT_STEP
-            and buggy.best_from is not None and buggy.last_step >= 6000
-            and buggy.best_from <= buggy.stalled_level)
+def correct_half(run: RunReading) -> bool | None:
+    """At CORRECT_TARGET at step 4,000, as results/REPORT.md judges it (None: stopped before,
+    or no evaluation at that step)."""
+    if run.accuracy_at_correct_step is None:
+        return None
+    return run.accuracy_at_correct_step >= CORRECT_TARGET
+
+
+def buggy_half(run: RunReading) -> bool | None:
+    """Below the stalled level from step 1,000 to step 6,000 (None: stopped at chance before
+    step 6,000). Strictly below, as results/REPORT.md and the sweep judge "stalled"."""
+    if run.best_from_buggy_start is not None and run.best_from_buggy_start >= run.stalled_level:
+        return False
+    if run.last_step < BUGGY_TO:
+        return None
+    return True
+
+
+def verdict(correct: RunReading, buggy: RunReading) -> str:
+    halves = (correct_half(correct), buggy_half(buggy))
+    if False in halves:
+        return "no"
+    if halves == (True, True):
+        return "yes"
+    missing = []
+    if halves[0] is None:
+        missing.append(f"correct stopped at {correct.last_step:,}" if correct.last_step
+                       < CORRECT_STEP else f"correct not evaluated at {CORRECT_STEP:,}")
+    if halves[1] is None:
+        missing.append(f"buggy stopped at {buggy.last_step:,}")
+    return f"open ({'; '.join(missing)})"
+
+
+def points(readings: dict[str, dict[str, list[RunReading]]]) -> dict[str, list[tuple]]:
+    """Per setting, the plotted (correct accuracy at step 4,000, buggy best from step 1,000, seed)
+    of each seed that has both."""
+    plotted = {}
+    for name, roles in readings.items():
+        plotted[name] = [(c.accuracy_at_correct_step, b.best_from_buggy_start, c.seed)
+                         for c, b in pairs(roles) if c.accuracy_at_correct_step is not None
+                         and b.best_from_buggy_start is not None]
+    return plotted
 
 
 def stalled_level(readings: dict[str, dict[str, list[RunReading]]], path: Path) -> float:
@@ -166,16 +212,14 @@ def plot(readings: dict[str, dict[str, list[RunReading]]], level: float, out: Pa
     axis.axvline(CORRECT_TARGET, color="grey", linestyle=":", linewidth=1)
     axis.axhline(level, color="grey", linestyle=":", linewidth=1)
     markers = "osD^vP*X"
-    for index, (name, roles) in enumerate(readings.items()):
-        points = [(c, b) for c, b in pairs(roles) if c.at_target_step is not None
-                  and b.best_from is not None]
-        if not points:
+    for index, (name, seeds) in enumerate(points(readings).items()):
+        if not seeds:
             continue
-        axis.scatter([c.at_target_step for c, _ in points], [b.best_from for _, b in points],
+        axis.scatter([x for x, _, _ in seeds], [y for _, y, _ in seeds],
                      marker=markers[index % len(markers)], s=55, alpha=0.8, label=name)
-        for correct, buggy in points:
-            axis.annotate(str(correct.seed), (correct.at_target_step, buggy.best_from),
-                          textcoords="offset points", xytext=(5, 4), fontsize=7)
+        for x, y, seed in seeds:
+            axis.annotate(str(seed), (x, y), textcoords="offset points", xytext=(5, 4),
+                          fontsize=7)
     axis.set_xlim(-0.02, 1.02)
     axis.set_ylim(-0.02, 1.02)
     axis.set_xlabel(f"correct run: held-out accuracy per character at step {CORRECT_STEP:,}")
@@ -184,10 +228,6 @@ def plot(readings: dict[str, dict[str, list[RunReading]]], level: float, out: Pa
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="upper left")
     save_figure(figure, out)
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
 
 
 def _chance(value: float) -> str:
@@ -203,25 +243,43 @@ def _step(value: int | None, run: RunReading) -> str:
     return f"{value:,}" if value is not None else f"not by {run.last_step:,}"
 
 
-def table(readings: dict[str, dict[str, list[RunReading]]]) -> str:
-    lines = ["| setting | seed | correct: left chance | correct at 4,000 | correct: first 98% "
-             "| correct: tutorial's readout shows 98% by 4,000 (chance) | buggy: left chance "
-             "| buggy: best from 1,000 | both halves? |",
+def _correct_cells(run: RunReading | None) -> list[str]:
+    if run is None:
+        return ["(not run)"] * 4
+    if run.accuracy_at_correct_step is not None:
+        at_step = f"{run.accuracy_at_correct_step:.1%}"
+    elif run.last_step < CORRECT_STEP:
+        at_step = f"(stopped at {run.last_step:,})"
+    else:
+        at_step = f"(no evaluation at {CORRECT_STEP:,})"
+    return [_step(run.step_left_chance, run), at_step, _step(run.step_first_target, run),
+            _chance(run.tutorial_readout)]
+
+
+def _buggy_cells(run: RunReading | None) -> list[str]:
+    if run is None:
+        return ["(not run)"] * 2
+    best = ("-" if run.best_from_buggy_start is None
+            else f"{run.best_from_buggy_start:.1%}")
+    if run.last_step < BUGGY_TO:
+        best += f" (to {run.last_step:,})"
+    return [_step(run.step_left_chance, run), best]
+
+
+def table(readings: dict[str, dict[str, list[RunReading]]], level: float) -> str:
+    lines = [f"| setting | seed | correct: left chance ({level:.0%}) | correct at "
+             f"{CORRECT_STEP:,} | correct: first {CORRECT_TARGET:.0%} | correct: tutorial's "
+             f"readout shows {CORRECT_TARGET:.0%} by {CORRECT_STEP:,} (chance) | buggy: left "
+             f"chance | buggy: best from {BUGGY_FROM:,} | both halves? |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, roles in readings.items():
         correct = {run.seed: run for run in roles["correct"]}
         buggy = {run.seed: run for run in roles["buggy"]}
         for seed in sorted(set(correct) | set(buggy)):
             c, b = correct.get(seed), buggy.get(seed)
-            at_target = (_percent(c.at_target_step) if c and c.last_step >= CORRECT_STEP
-                         else f"(stopped at {c.last_step:,})" if c else "")
-            cells = [_step(c.left_chance, c), at_target, _step(c.first_target, c),
-                     _chance(c.tutorial_readout)] if c else ["(not run)"] * 4
-            cells += [_step(b.left_chance, b), _percent(b.best_from)
-                      + ("" if b.last_step >= 6000 else f" (to {b.last_step:,})")] \
-                if b else ["(not run)"] * 2
-            verdict = ("yes" if holds(c, b) else "no") if c and b else "-"
-            lines.append(f"| {name} | {seed} | " + " | ".join(cells) + f" | {verdict} |")
+            judged = verdict(c, b) if c and b else "-"
+            cells = _correct_cells(c) + _buggy_cells(b)
+            lines.append(f"| {name} | {seed} | " + " | ".join(cells) + f" | {judged} |")
     return "\n".join(lines) + "\n"
 
 
@@ -243,17 +301,17 @@ def write(settings_path: Path, out: Path) -> list[Path]:
     plot(readings, level, figure)
     text = (f"# The seed's two halves, setting by setting\n\n"
             f"Made by `python -m captcha_cnn.tradeoff {settings_path}` from each run's "
-            f"metrics.jsonl. A seed gives both halves when its correct run reaches "
-            f"{CORRECT_TARGET:.0%} held-out per character by step {CORRECT_STEP:,} and its buggy "
-            f"run stays at most {level:.0%} per character from step {BUGGY_FROM:,} to at least "
-            f"step 6,000.\n\n![one point per seed]({figure.name})\n\n"
+            f"metrics.jsonl. A seed gives both halves when its correct run is at "
+            f"{CORRECT_TARGET:.0%} held-out per character at step {CORRECT_STEP:,} and its buggy "
+            f"run stays below {level:.0%} per character from step {BUGGY_FROM:,} to step "
+            f"{BUGGY_TO:,}.\n\n![one point per seed]({figure.name})\n\n"
             f"The tutorial read its accuracy differently: on {TUTORIAL_EVAL_CAPTCHAS} fresh "
             f"captchas every 100 steps, a noisy readout that can show 98% before the network "
             f"is there. The readout column is the chance that such a readout, taken at each of "
             f"the run's evaluations up to step {CORRECT_STEP:,}, shows {CORRECT_TARGET:.0%} at "
             f"least once, given the accuracy the run had there on the held-out set (characters "
             f"counted as independent; errors that cluster within captchas make a lucky readout "
-            f"likelier still).\n\n{table(readings)}\n"
+            f"likelier still).\n\n{table(readings, level)}\n"
             f"Runs (minutes of wall time as logged; see each setting's section for how many "
             f"ran side by side):\n\n{runs_list(readings)}")
     write_atomically(report, text.encode())

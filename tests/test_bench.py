@@ -104,7 +104,8 @@ def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
 
 
 def test_throughput_only_writes_one_file_per_kind_of_cpu(tmp_path):
-    from captcha_cnn.bench import cpu_kind, run_throughput
+    from captcha_cnn.bench import run_throughput
+    from captcha_cnn.machine import cpu_kind
 
     results = run_throughput(quick=True, out=tmp_path)
     kind = cpu_kind(results["machine"]["cpu_extensions"])

@@ -2,8 +2,7 @@
 
 import pytest
 
-from captcha_cnn.bench import cpu_kind
-from captcha_cnn.machine import cpu_extensions, describe_cpu, has_native_bfloat16
+from captcha_cnn.machine import cpu_extensions, cpu_kind, describe_cpu, has_native_bfloat16
 
 # Abridged flag lines of the two kinds of 2-core EPYC this project has run on.
 AVX2_ONLY = "fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2"

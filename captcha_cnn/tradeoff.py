@@ -82,13 +82,14 @@ def tutorial_readout_chance(accuracy: dict[int, float], length: int) -> float:
     characters = TUTORIAL_EVAL_CAPTCHAS * length
     # round(): 0.98 x 400 is 392 exactly, not 392.00000000000006.
     needed = math.ceil(round(CORRECT_TARGET * characters, 9))
-    never = 1.0
-    for step, p in accuracy.items():
-        if step <= CORRECT_STEP:
-            shows = sum(math.comb(characters, right) * p ** right * (1 - p) ** (characters - right)
-                        for right in range(needed, characters + 1))
-            never *= 1 - shows
+    never = math.prod(1 - _binomial_at_least(needed, characters, p)
+                      for step, p in accuracy.items() if step <= CORRECT_STEP)
     return 1 - never
+
+
+def _binomial_at_least(k: int, n: int, p: float) -> float:
+    """P(at least k of n independent trials succeed), each with probability p."""
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
 def _device(run: dict) -> str:
@@ -143,9 +144,13 @@ def _runs_of(path: Path, key: str, patterns) -> list[RunReading]:
     return sorted(runs, key=lambda run: run.seed)
 
 
+def by_seed(runs: list[RunReading]) -> dict[int, RunReading]:
+    return {run.seed: run for run in runs}
+
+
 def pairs(roles: dict[str, list[RunReading]]) -> list[tuple[RunReading, RunReading]]:
     """(correct, buggy) runs of the same seed."""
-    buggy = {run.seed: run for run in roles["buggy"]}
+    buggy = by_seed(roles["buggy"])
     return [(run, buggy[run.seed]) for run in roles["correct"] if run.seed in buggy]
 
 
@@ -273,8 +278,7 @@ def table(readings: dict[str, dict[str, list[RunReading]]], level: float) -> str
              f"chance | buggy: best from {BUGGY_FROM:,} | both halves? |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, roles in readings.items():
-        correct = {run.seed: run for run in roles["correct"]}
-        buggy = {run.seed: run for run in roles["buggy"]}
+        correct, buggy = by_seed(roles["correct"]), by_seed(roles["buggy"])
         for seed in sorted(set(correct) | set(buggy)):
             c, b = correct.get(seed), buggy.get(seed)
             judged = verdict(c, b) if c and b else "-"

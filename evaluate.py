@@ -4,8 +4,8 @@
     python evaluate.py runs/correct --out /tmp/e
     python evaluate.py runs/correct --image captcha.png   # prints the text the model reads
 
-Training plans have their own entry points: `python -m captcha_cnn.reproduce` (the published
-reproduction) and `python -m captcha_cnn.sweep configs/sweep.yaml` (a grid of short runs).
+Training plans have their own entry points: `python -m captcha_cnn.experiments.reproduce` (the published
+reproduction) and `python -m captcha_cnn.experiments.sweep configs/sweep.yaml` (a grid of short runs).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.config import REPO_ROOT
-from captcha_cnn.errors import UserError
+from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
+from captcha_cnn.core.config import REPO_ROOT
+from captcha_cnn.core.errors import UserError
 
 # Modes that train, moved to their own entry points; the old flags say where.
-MOVED = {"--reproduce": "python -m captcha_cnn.reproduce [PLAN_YAML]",
-         "--sweep": "python -m captcha_cnn.sweep SWEEP_YAML"}
+MOVED = {"--reproduce": "python -m captcha_cnn.experiments.reproduce [PLAN_YAML]",
+         "--sweep": "python -m captcha_cnn.experiments.sweep SWEEP_YAML"}
 
 
 def main(argv=None) -> None:
@@ -46,14 +46,14 @@ def main(argv=None) -> None:
         if len(args.runs) != 1:
             raise UserError("--image reads with one run: give exactly one RUN_DIR")
         import_tensorflow_quietly(say_device=False)
-        from captcha_cnn.evaluation import read_image
+        from captcha_cnn.analysis.compare import read_image
 
         text, probabilities = read_image(args.runs[0], args.image)
         print(f"{text}  (per-character probability: "
               f"{', '.join(f'{p:.2f}' for p in probabilities)})")
         return
 
-    from captcha_cnn.evaluation import compare
+    from captcha_cnn.analysis.compare import compare
 
     written = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare", args.until)
     print(f"wrote {', '.join(str(path) for path in written)}")

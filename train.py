@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from captcha_cnn.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.config import load_config
-from captcha_cnn.errors import UserError
-from captcha_cnn.runlog import RunDir
+from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.run_dir import RunDir
 
 
 def main(argv=None) -> None:
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
     config, name = load_config(config_name, args.overrides)
 
     import_tensorflow_quietly()  # Only once the config is valid: a bad one fails in a second.
-    from captcha_cnn.training import train
+    from captcha_cnn.train.loop import train
 
     train(config, experiment or name, run_dir=args.run_dir, resume=args.resume,
           data_dir=args.data_dir, progress=not args.no_progress)

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def smoke_config():
     """The smoke config as a dict, with optional `--set` style overrides."""
-    from captcha_cnn.config import load_config
+    from captcha_cnn.core.config import load_config
 
     def make(*overrides: str) -> dict:
         return load_config("smoke.yaml", list(overrides))[0]
@@ -36,7 +36,7 @@ def run_main(capsys):
     """Run an entry point's `main(argv)` in this process, exactly as its `__main__` does (through
     run_cli: one-line errors, exit status), and capture what it prints. Much faster than a
     subprocess; kept for the paths where the process boundary is not the point."""
-    from captcha_cnn.cli import run_cli
+    from captcha_cnn.core.cli import run_cli
 
     def run(main, *argv: str) -> subprocess.CompletedProcess:
         capsys.readouterr()

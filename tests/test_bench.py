@@ -2,7 +2,7 @@
 
 import json
 
-from captcha_cnn import bench
+from captcha_cnn.perf import bench
 
 POSITIVE = ("train_images_per_s", "keras_fit_images_per_s", "train_bf16_images_per_s",
             "train_gflops", "matmul_peak_gflops", "gen_single_per_s", "gen_parallel_per_s",
@@ -64,7 +64,7 @@ def recipe_run(reached, seconds, steps, run_seconds):
 
 
 def test_time_to_98_is_a_median_and_a_ratio_or_a_lower_bound():
-    from captcha_cnn.recipes import compare_recipes, recipe_rows
+    from captcha_cnn.perf.recipes import compare_recipes, recipe_rows
 
     fast = [recipe_run(True, s, n, s + 5) for s, n in ((120.0, 900), (100.0, 800), (150.0, 1000))]
     reached = compare_recipes(fast, recipe_run(True, 600.0, 3000, 610.0))
@@ -87,9 +87,9 @@ def test_time_to_98_is_a_median_and_a_ratio_or_a_lower_bound():
 
 def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
     """The classic model at 160x60: forward multiply-adds per image, x2 (FLOPs) x3 (backward)."""
-    from captcha_cnn.bench import training_flops_per_image
-    from captcha_cnn.model import build_model
-    from captcha_cnn.profiling import layer_flops
+    from captcha_cnn.model.networks import build_model
+    from captcha_cnn.perf.bench import training_flops_per_image
+    from captcha_cnn.perf.profiling import layer_flops
 
     model = build_model(smoke_config("data.width=160", "data.height=60", "model.dense_units=1024"))
     conv1 = 60 * 160 * 32 * 3 * 3 * 1
@@ -104,8 +104,8 @@ def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
 
 
 def test_throughput_only_writes_one_file_per_kind_of_cpu(tmp_path):
-    from captcha_cnn.bench import run_throughput
-    from captcha_cnn.machine import cpu_kind
+    from captcha_cnn.core.machine import cpu_kind
+    from captcha_cnn.perf.bench import run_throughput
 
     results = run_throughput(quick=True, out=tmp_path)
     kind = cpu_kind(results["machine"]["cpu_extensions"])

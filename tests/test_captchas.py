@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captcha_cnn import captchas
-from captcha_cnn.captchas import DatasetSpec, generate, load_or_generate, render_sample
-from captcha_cnn.errors import UserError
-from captcha_cnn.labels import LabelCodec
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.data import captchas
+from captcha_cnn.data.captchas import DatasetSpec, generate, load_or_generate, render_sample
+from captcha_cnn.data.labels import LabelCodec
 
 SPEC = DatasetSpec(charset="0123456789", length=4, width=64, height=24, size=12, seed=0,
                    split="train")

@@ -14,8 +14,8 @@ from PIL import Image
 
 import evaluate
 import train
-from captcha_cnn import reproduce, sweep
-from captcha_cnn.captchas import DatasetSpec, render_sample
+from captcha_cnn.data.captchas import DatasetSpec, render_sample
+from captcha_cnn.experiments import reproduce, sweep
 
 SMOKE = ["train.py", "--config", "smoke.yaml", "--no-progress"]
 SMOKE_ARGS = SMOKE[1:]
@@ -300,7 +300,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert sorted(p.name for p in runs.iterdir()) == [
         "hide-smoke-seed0", "hide-smoke_buggy-seed0", "stall-smoke-seed0", "stall-smoke_buggy-seed0"]
     report = (results / "REPORT.md").read_text()
-    assert "Made by `python -m captcha_cnn.reproduce configs/reproduce_smoke.yaml`" in report
+    assert "Made by `python -m captcha_cnn.experiments.reproduce configs/reproduce_smoke.yaml`" in report
     assert "| correct: 98% accuracy after 4000 steps |" in report
     assert "n/a (runs end before step 1000)" in report
     assert "n/a (runs too short)" in report
@@ -384,7 +384,8 @@ def test_the_export_reads_png_bytes_in_a_process_without_the_project(smoke_run, 
 
 
 @pytest.mark.parametrize("flag, command", [
-    ("--reproduce", "python -m captcha_cnn.reproduce"), ("--sweep", "python -m captcha_cnn.sweep")])
+    ("--reproduce", "python -m captcha_cnn.experiments.reproduce"),
+    ("--sweep", "python -m captcha_cnn.experiments.sweep")])
 def test_the_training_plans_moved_out_of_evaluate(flag, command, run_main):
     result = run_main(evaluate.main, flag, "configs/sweep.yaml")
     assert_one_line_error(result, f"evaluate.py {flag} moved: run `{command}")
@@ -404,7 +405,7 @@ def synthetic_rows(accuracies: dict[int, float]) -> list[dict]:
 def test_a_buggy_run_that_rose_after_step_1000_has_not_stalled_even_if_it_fell_back():
     """The seed's "accuracy did not rise" is judged on the best evaluation from step 1000 on, so a
     run that climbed to 30% and fell back to chance by its last step is not called stalled."""
-    from captcha_cnn.config import load_config
+    from captcha_cnn.core.config import load_config
 
     config, _ = load_config("smoke.yaml")
     config["data"].update(charset="0123456789", length=4)

@@ -3,7 +3,7 @@ import re
 import pytest
 import yaml
 
-from captcha_cnn.config import ConfigError, load_config, load_defaults, merge, parse_override
+from captcha_cnn.core.config import ConfigError, load_config, load_defaults, merge, parse_override
 
 
 def write(tmp_path, text, name="experiment.yaml"):
@@ -165,9 +165,9 @@ def test_merge_does_not_modify_its_inputs():
 def test_a_run_made_before_a_key_existed_resumes_if_the_key_is_at_its_default(tmp_path):
     import yaml
 
-    from captcha_cnn.errors import UserError
-    from captcha_cnn.resumption import open_run_dir
-    from captcha_cnn.runlog import RunDir
+    from captcha_cnn.core.errors import UserError
+    from captcha_cnn.core.run_dir import RunDir
+    from captcha_cnn.train.resume import open_run_dir
 
     config, _ = load_config("smoke.yaml")
     older = {section: dict(values) if isinstance(values, dict) else values
@@ -182,7 +182,7 @@ def test_a_run_made_before_a_key_existed_resumes_if_the_key_is_at_its_default(tm
 
 
 def test_every_reproduction_pair_differs_only_in_the_loss():
-    from captcha_cnn.reproduce import read_plan
+    from captcha_cnn.experiments.reproduce import read_plan
 
     for correct_name, buggy_name in read_plan("reproduce.yaml")["pairs"].values():
         correct, _ = load_config(correct_name)
@@ -197,7 +197,7 @@ def test_every_reproduction_pair_differs_only_in_the_loss():
     ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\ncomment: x\n", "unknown keys ['comment']"),
 ])
 def test_reproduction_plan_errors_name_the_key(tmp_path, text, message):
-    from captcha_cnn.reproduce import read_plan
+    from captcha_cnn.experiments.reproduce import read_plan
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(text)
@@ -206,9 +206,9 @@ def test_reproduction_plan_errors_name_the_key(tmp_path, text, message):
 
 
 def test_a_run_may_resume_on_other_devices_but_not_with_another_loss(tmp_path):
-    from captcha_cnn.errors import UserError
-    from captcha_cnn.resumption import open_run_dir
-    from captcha_cnn.runlog import RunDir
+    from captcha_cnn.core.errors import UserError
+    from captcha_cnn.core.run_dir import RunDir
+    from captcha_cnn.train.resume import open_run_dir
 
     config, _ = load_config("smoke.yaml")
     run = RunDir(tmp_path / "run")
@@ -225,9 +225,9 @@ def test_a_run_may_resume_on_other_devices_but_not_with_another_loss(tmp_path):
 
 
 def test_a_cosine_schedule_refuses_new_steps_on_resume(tmp_path):
-    from captcha_cnn.errors import UserError
-    from captcha_cnn.resumption import open_run_dir
-    from captcha_cnn.runlog import RunDir
+    from captcha_cnn.core.errors import UserError
+    from captcha_cnn.core.run_dir import RunDir
+    from captcha_cnn.train.resume import open_run_dir
 
     config, _ = load_config("smoke.yaml", ["train.schedule=cosine"])
     run = RunDir(tmp_path / "run")

@@ -1,11 +1,11 @@
 import numpy as np
 import tensorflow as tf
 
-from captcha_cnn.data import evaluation_batches, to_model_inputs, training_batches
-from captcha_cnn.labels import LabelCodec
-from captcha_cnn.levels import chance_levels
-from captcha_cnn.metrics import per_char_accuracy, whole_accuracy
-from captcha_cnn.model import build_fast, build_model
+from captcha_cnn.data.labels import LabelCodec
+from captcha_cnn.data.pipeline import evaluation_batches, to_model_inputs, training_batches
+from captcha_cnn.model.levels import chance_levels
+from captcha_cnn.model.metrics import per_char_accuracy, whole_accuracy
+from captcha_cnn.model.networks import build_fast, build_model
 
 CODEC = LabelCodec("0123456789", 4)
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cnn.diagnostics import (
+from captcha_cnn.model.losses import LOSSES, arrange
+from captcha_cnn.model.networks import build_model
+from captcha_cnn.model.pitfall import (
     LABEL_ROWS_NOT_ONE,
     PROBABILITIES_AS_LOGITS,
     PitfallError,
@@ -13,9 +15,7 @@ from captcha_cnn.diagnostics import (
     check_softmax_cross_entropy_inputs,
     looks_like_probabilities,
 )
-from captcha_cnn.losses import LOSSES, arrange
-from captcha_cnn.model import build_model
-from captcha_cnn.training import check_first_batch
+from captcha_cnn.train.loop import check_first_batch
 
 RNG = np.random.default_rng(0)
 LABELS = np.eye(10)[RNG.integers(0, 10, size=(32, 4))].reshape(32, 40).astype(np.float32)

@@ -44,7 +44,7 @@ def train_smoke(run_dir, data_dir, *settings):
 def train_on_one_device(run_dir, data_dir, *settings) -> None:
     """The single-device reference, in this process: it needs no fresh one."""
     import train
-    from captcha_cnn.cli import run_cli
+    from captcha_cnn.core.cli import run_cli
 
     assert run_cli(train.main, smoke_arguments(run_dir, data_dir, settings)) == 0
 
@@ -100,7 +100,7 @@ def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
 def test_replicas_with_dropout_are_said_not_to_be_equivalent():
     """Said at the start of a run (announce.announce); the mirrored run above, without dropout,
     shows that it is said only when it applies."""
-    from captcha_cnn.announce import placement_notes
+    from captcha_cnn.train.announce import placement_notes
 
     assert placement_notes("mirrored", 2, 0.25) == [
         "the 2 replicas draw identical dropout masks, so this run is not equivalent to one "
@@ -188,7 +188,7 @@ def test_device_detection_and_gpu_memory_growth(monkeypatch):
     """Without a GPU the CPU is named; with GPUs (faked here) each gets memory growth."""
     import tensorflow as tf
 
-    from captcha_cnn import devices
+    from captcha_cnn.train import devices
 
     assert devices.describe_device().startswith("CPU (")
     grown = []

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from captcha_cnn.config import load_config
-from captcha_cnn.runlog import RunDir
-from captcha_cnn.training import train
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.train.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_repeated_evaluations_of_one_model_agree(run_every_step, smoke_config, s
     and the same as a pipeline built afresh."""
     import keras
 
-    from captcha_cnn import captchas
-    from captcha_cnn.evaluator import Evaluator
+    from captcha_cnn.data import captchas
+    from captcha_cnn.train.evaluator import Evaluator
 
     run, _ = run_every_step
     config = smoke_config()

@@ -16,11 +16,11 @@ import pytest
 from conftest import REPO
 
 import train as train_script
-from captcha_cnn.cli import run_cli
-from captcha_cnn.errors import UserError
-from captcha_cnn.plans import PlannedRun, train_runs
-from captcha_cnn.runlog import RunDir
-from captcha_cnn.training import train
+from captcha_cnn.core.cli import run_cli
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.experiments.plans import PlannedRun, train_runs
+from captcha_cnn.train.loop import train
 
 TIMING = ("elapsed_s", "eval_s")
 LONG_SMOKE = ["--set", "train.steps=100", "--set", "train.eval_every=10",
@@ -197,7 +197,7 @@ def test_a_stop_during_data_generation_leaves_no_cache_and_no_workers(tmp_path, 
 
 def test_a_held_stop_signal_is_delivered_after_the_block_once():
     """What keeps a stop from cutting a worker pool's start in half (captchas.generate)."""
-    from captcha_cnn.cli import stop_signals_held
+    from captcha_cnn.core.signals import stop_signals_held
 
     delivered = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: delivered.append(signum))
@@ -217,9 +217,10 @@ def test_a_held_stop_signal_is_delivered_after_the_block_once():
 
 WORKERS_START_MASK = """
 import contextlib, signal
-from captcha_cnn import captchas, cli
+from captcha_cnn.data import captchas
+from captcha_cnn.core import signals
 
-held = cli.stop_signals_held
+held = signals.stop_signals_held
 masks = []
 
 @contextlib.contextmanager
@@ -231,7 +232,7 @@ def spied():  # The thread's mask once the pool exists: the one its workers were
 captchas.stop_signals_held = spied
 with contextlib.ExitStack() as stack:
     captchas._start_workers(stack, 1)
-print(sorted(signal.Signals(s).name for s in set(cli.STOP_SIGNALS) - masks[0]))
+print(sorted(signal.Signals(s).name for s in set(signals.STOP_SIGNALS) - masks[0]))
 """
 
 

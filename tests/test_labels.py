@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from captcha_cnn.labels import LabelCodec
+from captcha_cnn.data.labels import LabelCodec
 
 
 def test_four_digits_give_forty_wide_labels_with_one_one_per_block():

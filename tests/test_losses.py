@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cnn import config
-from captcha_cnn.levels import loss_levels
-from captcha_cnn.losses import LOSSES, per_example_loss, pull_to_uniform
+from captcha_cnn.core import config
+from captcha_cnn.model.levels import loss_levels
+from captcha_cnn.model.losses import LOSSES, per_example_loss, pull_to_uniform
 
 CASE1_LABELS = [[0.2, 0.3, 0.5]]
 CASE1_LOGITS = [[2.0, 0.5, 1.0]]
@@ -126,7 +126,7 @@ def test_the_loss_is_tf_nn_softmax_cross_entropy_with_logits():
 
 DETERMINISM_PROBE = """
 import tensorflow as tf
-from captcha_cnn.losses import LOSSES
+from captcha_cnn.model.losses import LOSSES
 tf.config.experimental.enable_op_determinism()
 labels, logits = tf.constant([[1.0, 1.0, 0.0, 0.0]]), tf.Variable([[1.0, 2.0, 0.5, 0.0]])
 for name, loss in (("tf.nn", tf.nn.softmax_cross_entropy_with_logits), ("ours", LOSSES["logits"])):
@@ -192,7 +192,7 @@ def test_buggy_loss_never_goes_below_its_floor(layout):
 
 
 def test_registry_names_match_the_config_schema():
-    from captcha_cnn.model import MODELS
+    from captcha_cnn.model.networks import MODELS
 
     assert tuple(LOSSES) == config.LOSS_NAMES
     assert tuple(MODELS) == config.MODEL_NAMES
@@ -210,7 +210,7 @@ def test_at_uniform_outputs_the_buggy_gradient_is_the_correct_one_divided_by_k(c
 
 
 def test_the_report_measures_the_flat_trap_on_the_op_itself():
-    from captcha_cnn.reproduce import flat_layout_section
+    from captcha_cnn.experiments.reproduce import flat_layout_section
 
     table = flat_layout_section(length=4, classes=10)
     # At the start: softmax 1/40 everywhere. Fused: 1/40 - 1 on a true class, rows sum to 1 - 4.
@@ -238,8 +238,8 @@ def test_the_prior_pull_is_the_cross_entropy_against_uniform_labels():
 def test_the_prior_pull_changes_the_update_but_not_the_reported_loss(smoke_config):
     import keras
 
-    from captcha_cnn.model import build_model
-    from captcha_cnn.steps import make_train_step
+    from captcha_cnn.model.networks import build_model
+    from captcha_cnn.train.steps import make_train_step
 
     config = smoke_config("loss.name=softmax_then_logits", "model.dropout=0")  # Same forward pass.
     model = build_model(config)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from captcha_cnn.machine import cpu_extensions, cpu_kind, describe_cpu, has_native_bfloat16
+from captcha_cnn.core.machine import cpu_extensions, cpu_kind, describe_cpu, has_native_bfloat16
 
 # Abridged flag lines of the two kinds of 2-core EPYC this project has run on.
 AVX2_ONLY = "fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2"
@@ -33,7 +33,8 @@ def test_this_machine_is_described():
 @pytest.mark.parametrize("native", [False, True])
 def test_bfloat16_warns_only_on_a_cpu_without_it(native, smoke_config, shared_data_dir, tmp_path,
                                                  monkeypatch, capsys):
-    from captcha_cnn import announce, training
+    from captcha_cnn.train import announce
+    from captcha_cnn.train import loop as training
 
     monkeypatch.setattr(announce, "has_native_bfloat16", lambda: native)
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cnn.predictions import GAP, TITLE_HEIGHT, prediction_grid
+from captcha_cnn.train.prediction_grid import GAP, TITLE_HEIGHT, prediction_grid
 
 
 def tints_in(image: Image.Image, box) -> set:

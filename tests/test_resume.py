@@ -1,7 +1,7 @@
 """A run continued from a checkpoint ends exactly where an uninterrupted run ends."""
 
-from captcha_cnn.runlog import RunDir
-from captcha_cnn.training import train
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.train.loop import train
 
 
 def metrics_without_time(path):

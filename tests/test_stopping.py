@@ -3,8 +3,8 @@ exact resumption with batch norm, AMSGrad and a schedule in the state."""
 
 import pytest
 
-from captcha_cnn.runlog import RunDir
-from captcha_cnn.training import learning_rate, stop_reason, train
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.train.loop import learning_rate, stop_reason, train
 
 TRAIN = {"steps": 100, "stop_at_whole_acc": 0.0, "max_minutes": 0.0}
 

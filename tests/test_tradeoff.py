@@ -10,8 +10,8 @@ import yaml
 from PIL import Image
 from test_cli import assert_one_line_error
 
-from captcha_cnn import tradeoff
-from captcha_cnn.config import load_config
+from captcha_cnn.analysis import tradeoff
+from captcha_cnn.core.config import load_config
 
 
 def make_run(folder: Path, loss: str, seed: int, accuracy: dict[int, float],

@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from captcha_cnn.model import build_model
-from captcha_cnn.units import UnitProbe, relu_layers
+from captcha_cnn.model.networks import build_model
+from captcha_cnn.model.unit_health import UnitProbe, relu_layers
 
 IMAGES = np.random.default_rng(0).uniform(0, 1, size=(8, 12, 20, 1)).astype(np.float32)
 

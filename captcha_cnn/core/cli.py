@@ -1,0 +1,93 @@
+"""What the command-line entry points share: a quiet TensorFlow start and one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+
+# Set CAPTCHA_CNN_VERBOSE=1 (or pass --verbose) to see TensorFlow's own start-up messages.
+VERBOSE_VARIABLE = "CAPTCHA_CNN_VERBOSE"
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_VARIABLE, "") not in ("", "0")
+
+
+# TensorFlow's C++ logging (oneDNN notices, CUDA probing) buries the experiment's own output;
+# keep warnings and errors, unless asked for everything. Must be set before TensorFlow is imported.
+_QUIET_LOG_LEVEL = not verbose() and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+if _QUIET_LOG_LEVEL:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+
+from captcha_cnn.core.errors import StopSignal, UserError  # noqa: E402
+from captcha_cnn.core.signals import give_back_signals, raise_stop_signal, take_signals  # noqa: E402
+
+
+def make_verbose() -> None:
+    """--verbose: show TensorFlow's own messages (before TensorFlow is imported)."""
+    os.environ[VERBOSE_VARIABLE] = "1"
+    if _QUIET_LOG_LEVEL:
+        os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+
+
+@contextlib.contextmanager
+def native_stderr_hidden():
+    """Hide what native code writes to file descriptor 2 inside the block: TensorFlow's start-up
+    lines that TF_CPP_MIN_LOG_LEVEL does not reach ("All log messages before absl::InitializeLog",
+    "Could not find cuda drivers", "failed call to cuInit" on every machine without a GPU).
+    If the block fails, what was hidden is shown, since it may say why."""
+    if verbose():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow_quietly(say_device: bool = True) -> None:
+    """Import TensorFlow and let it look for GPUs with its start-up chatter hidden; say in our
+    own words, once, when there is no GPU (if `say_device`: the command is about to train)."""
+    with native_stderr_hidden():
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    if say_device and not gpus and not verbose():
+        print(f"note: no GPU found; training runs on the CPU ({VERBOSE_VARIABLE}=1 shows "
+              f"TensorFlow's own messages)", file=sys.stderr)
+
+
+def run_cli(main, argv=None) -> int:
+    """Run `main(argv)`; a UserError becomes `error: ...` on stderr and exit status 2. SIGTERM and
+    SIGHUP stop the command as Ctrl-C does (training checkpoints first: signals.StopRequest) and end
+    it with status 128 + the signal's number."""
+    previous = take_signals((signal.SIGTERM, signal.SIGHUP), raise_stop_signal)
+    try:
+        main(argv)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # A full disk, a file where a folder should be, no permission.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:
+        signum = interrupt.signum if isinstance(interrupt, StopSignal) else signal.SIGINT
+        print(f"\nstopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
+    finally:
+        give_back_signals(previous)
+    return 0

@@ -1,0 +1,187 @@
+"""The run directory: everything needed to understand, resume or compare a run later.
+
+    config.yaml        the resolved config (defaults < experiment < --set)
+    environment.json   library versions, device, machine
+    metrics.jsonl      one JSON object per evaluation, in step order
+    tensorboard/       the same scalars as TensorBoard event files
+    checkpoints/       step-NNNNNNNN.npz: model and optimizer variables (the last two are kept)
+    model.keras        the final model (written when training finishes)
+    export/            the final model as a SavedModel that reads PNG bytes (captcha_cnn.train.export)
+    summary.json       final numbers; its presence marks a finished run
+    .lock              held (flock) by the process training in the directory, with its pid
+
+Every file is written through a temporary file and a rename, so a crash leaves either the old
+complete file or the new one, never a torn file. Checkpoints are plain arrays in an .npz read
+with `allow_pickle=False`. One process at a time trains in a run directory: the lock is the
+operating system's (flock), so it ends with its process and a SIGKILL never leaves it stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import write_atomically
+
+KEEP_CHECKPOINTS = 2
+LOCK_FILE = ".lock"
+
+
+class RunLocked(UserError):
+    """Another process is training in this run directory."""
+
+
+class RunDir:
+    """Paths and file operations of one run directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.environment = self.path / "environment.json"
+        self.metrics = self.path / "metrics.jsonl"
+        self.tensorboard = self.path / "tensorboard"
+        self.checkpoints = self.path / "checkpoints"
+        self.model = self.path / "model.keras"
+        self.export = self.path / "export"
+        self.summary = self.path / "summary.json"
+
+    # One process at a time -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the run directory's lock while the block runs; raise RunLocked, having changed
+        nothing, if another process holds it. Where the block made no run (a folder that is not
+        a run, a failure before the first write), the lock file and a directory this call
+        created are removed again."""
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path / LOCK_FILE
+        handle = open(lock_path, "a+", encoding="utf-8")  # Never truncated before it is held.
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunLocked(f"{self.path} is in use: process {holder} is training in it; "
+                            f"wait for it to end (or stop it), or pass another --run-dir") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+        finally:
+            if not self.config.is_file():  # No run was made here: leave no trace.
+                lock_path.unlink(missing_ok=True)
+                if created and not any(self.path.iterdir()):
+                    self.path.rmdir()
+            handle.close()  # Closing releases the lock.
+
+    # Config ----------------------------------------------------------------------------------
+
+    def read_config(self) -> dict:
+        """The run's resolved config (config.yaml); a one-line error if it is not a mapping."""
+        try:
+            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            config = None
+        if not isinstance(config, dict):
+            raise UserError(f"{self.config}: unreadable run config (not a YAML mapping)")
+        return config
+
+    # Metrics ---------------------------------------------------------------------------------
+
+    def read_metrics(self) -> list[dict]:
+        """All complete rows. A torn last line (a crash in mid-append) is ignored."""
+        if not self.metrics.is_file():
+            return []
+        rows = []
+        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+        return rows
+
+    def append_metrics(self, row: dict) -> None:
+        """Append one row as one write of one line, flushed to disk."""
+        with open(self.metrics, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def keep_metrics_through(self, step: int) -> list[dict]:
+        """Drop rows after `step` (logged after the checkpoint we resume from); they are recomputed."""
+        rows = [row for row in self.read_metrics() if row["step"] <= step]
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        write_atomically(self.metrics, text.encode("utf-8"))
+        return rows
+
+    # Checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Checkpoints, oldest first."""
+        return sorted(self.checkpoints.glob("step-*.npz"))
+
+    def save_checkpoint(self, step: int, arrays: dict[str, np.ndarray]) -> Path:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        path = self.checkpoints / f"step-{step:08d}.npz"
+        write_atomically(path, buffer.getvalue())
+        for old in self.checkpoint_paths()[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+        return path
+
+    def load_latest_checkpoint(self) -> tuple[int, dict[str, np.ndarray]] | None:
+        """The newest readable checkpoint as (step, arrays); a damaged newest one falls back to the
+        one before it, with a warning. None when there is no readable checkpoint."""
+        for path in reversed(self.checkpoint_paths()):
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    arrays = {name: stored[name] for name in stored.files}
+                return int(path.stem.split("-")[1]), arrays
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                print(f"warning: checkpoint {path} is unreadable ({error}); trying an older one",
+                      file=sys.stderr)
+        return None
+
+    # Config, environment, summary ------------------------------------------------------------
+
+    def write_json(self, path: Path, content: dict) -> None:
+        write_atomically(path, (json.dumps(content, indent=2) + "\n").encode("utf-8"))
+
+    def is_finished(self) -> bool:
+        return self.summary.is_file()
+
+    def remove_stale_temporaries(self) -> None:
+        """Temporary files left by a process killed in mid-write; their targets are intact."""
+        for temporary in list(self.path.rglob(".*.tmp*")):
+            if temporary.is_dir():
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                temporary.unlink(missing_ok=True)
+
+
+# The small files of a run worth publishing beside figures; never checkpoints or models.
+PUBLISHED_FILES = ("config.yaml", "metrics.jsonl", "environment.json", "summary.json")
+
+
+def publish_run_files(run_path: Path, target: Path) -> None:
+    """Copy a run's small files (config, metrics, environment, summary) into `target`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in PUBLISHED_FILES:
+        if (Path(run_path) / name).is_file():
+            shutil.copyfile(Path(run_path) / name, target / name)

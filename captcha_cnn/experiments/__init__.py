@@ -1,0 +1,1 @@
+"""Many runs from one file: plans, the sweep and the reproduction with its report."""

@@ -1,0 +1,1 @@
+"""Speed: the benchmark, the time-to-98% recipes and the step profile."""

@@ -1,0 +1,60 @@
+"""A servable SavedModel: encoded PNG in, text and per-character probabilities out.
+
+The export carries its own preprocessing (decode, gray as the mean of R, G and B rounded like the
+training data, scale to [0, 1]) and decoding (argmax per character, charset lookup), so TensorFlow
+Serving, or `tf.saved_model.load` in a process without this project, can read captchas with it:
+
+    reader = tf.saved_model.load("runs/correct/export")
+    result = reader.serve(tf.constant([open("captcha.png", "rb").read()]))
+    result["text"], result["probabilities"]   # [batch] strings, [batch, length] floats
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from captcha_cnn.data.labels import LabelCodec, char_blocks
+
+
+def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
+    """The serving function: a batch of encoded PNG (or JPEG) strings -> text and probabilities."""
+    charset = tf.constant(list(codec.charset))
+
+    def to_pixels(encoded):
+        rgb = tf.cast(tf.io.decode_image(encoded, channels=3, expand_animations=False), tf.float32)
+        gray = tf.round(tf.reduce_mean(rgb, axis=-1, keepdims=True)) / 255.0
+        # The size the model was trained on; other sizes are resized, which costs accuracy.
+        return tf.image.resize(gray, [height, width])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="png")])
+    def serve(png):
+        pixels = tf.map_fn(to_pixels, png, fn_output_signature=tf.TensorSpec(
+            [height, width, 1], tf.float32))
+        logits = char_blocks(model(pixels, training=False), codec.length)
+        probabilities = tf.nn.softmax(logits)
+        characters = tf.gather(charset, tf.argmax(probabilities, axis=-1))
+        return {"text": tf.strings.reduce_join(characters, axis=-1),
+                "probabilities": tf.reduce_max(probabilities, axis=-1)}
+
+    return serve
+
+
+def export_saved_model(model: keras.Model, config: dict, path: Path) -> Path:
+    """Write the SavedModel to `path`, replacing an older export only once the new one is whole."""
+    data = config["data"]
+    codec = LabelCodec(data["charset"], data["length"])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", png_reader(model, codec, data["height"], data["width"]))
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    archive.write_out(str(temporary), verbose=False)
+    if path.exists():
+        shutil.rmtree(path)
+    temporary.rename(path)
+    return path

@@ -1,0 +1,322 @@
+"""The training loop: build, restore, then step / evaluate / log / checkpoint until done."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from tqdm import tqdm
+
+from captcha_cnn.core.config import REPO_ROOT, dump
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.machine import describe_cpu, package_versions
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.core.signals import StopRequest
+from captcha_cnn.data import captchas
+from captcha_cnn.data.labels import LabelCodec
+from captcha_cnn.data.pipeline import evaluation_batches, training_batches
+from captcha_cnn.model.levels import chance_levels, loss_levels
+from captcha_cnn.model.losses import LOSSES, arrange
+from captcha_cnn.model.networks import build_model
+from captcha_cnn.model.pitfall import check_loss_inputs
+from captcha_cnn.train.announce import announce
+from captcha_cnn.train.checkpoint import TrainingState
+from captcha_cnn.train.devices import (
+    Placement,
+    describe_device,
+    make_placement,
+    thread_settings,
+    worker_index,
+)
+from captcha_cnn.train.evaluator import Evaluator
+from captcha_cnn.train.export import export_saved_model
+from captcha_cnn.train.resume import open_run_dir
+from captcha_cnn.train.session import Session
+from captcha_cnn.train.steps import make_train_step, signal_names
+
+REPO_RUNS = REPO_ROOT / "runs"
+# A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
+SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def learning_rate(train: dict):
+    """A constant rate, or linear warm-up then cosine decay to 0 at `train.steps`."""
+    if train["schedule"] == "constant":
+        return train["learning_rate"]
+    warmup = train["warmup_steps"]
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else train["learning_rate"], decay_steps=train["steps"] - warmup,
+        warmup_target=train["learning_rate"] if warmup else None, warmup_steps=warmup)
+
+
+def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
+    rate = learning_rate(train)
+    if train["optimizer"] == "adam":
+        optimizer = keras.optimizers.Adam(rate, amsgrad=train["amsgrad"])
+    else:
+        optimizer = keras.optimizers.SGD(rate, momentum=train["momentum"])
+    if train["precision"] == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
+    """Run the pitfall detector once on what the loss op will receive as labels and logits."""
+    loss_cfg, length = config["loss"], config["data"]["length"]
+    loss = LOSSES[loss_cfg["name"]]
+    arranged_labels, arranged_outputs = arrange(loss_cfg["layout"], labels,
+                                                model(images, training=False), length)
+    try:
+        check_loss_inputs(loss, arranged_labels.numpy(),
+                          loss.logits_argument(arranged_outputs).numpy(),
+                          loss_cfg["pitfall_check"])
+    except ValueError as error:
+        raise UserError(f"loss.pitfall_check is 'error': {error}") from None
+
+
+def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
+          data_dir: Path | None = None, progress: bool = True) -> dict:
+    """Train one run as the config says; return the run's summary (its final numbers)."""
+    called = time.perf_counter()
+    run, experiment = locate_run(config, experiment, run_dir)
+    with run.locked():  # One process per run directory; a second one changes nothing.
+        # Fails fast, before any slow work, on a directory that must not be touched.
+        resume = open_run_dir(run, config, resume)
+        done = finished_summary(run, config) if resume else None
+        if done is not None:
+            return done
+        # Devices first: they must be set before TensorFlow starts, and a bad one fails fast.
+        placement = make_placement(config["train"])
+        train_set, test_set = load_data(config, data_dir, progress)
+        session = build(config, run, experiment, placement, train_set, test_set)
+        rows = restore_or_start(session, resume)
+        announce(session)
+        setup_s = time.perf_counter() - called  # Loading data and building: not in elapsed_s.
+        reason = run_loop(session, rows, data_dir, progress)
+        return finish(session, reason, setup_s)
+
+
+def locate_run(config: dict, experiment: str, run_dir: Path | None) -> tuple[RunDir, str]:
+    """The run directory and the run's name (each worker of a cluster gets its own)."""
+    if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
+        raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
+                        f"pass --run-dir")
+    worker = worker_index(config["train"])
+    if worker:  # Each worker of a cluster keeps its own copy of the run, even on a shared disk.
+        experiment = f"{experiment}-worker{worker}"
+        if run_dir is not None:
+            run_dir = Path(run_dir).with_name(f"{Path(run_dir).name}-worker{worker}")
+    return RunDir(run_dir or REPO_RUNS / experiment), experiment
+
+
+def finished_summary(run: RunDir, config: dict) -> dict | None:
+    """The summary of a finished run that the current settings still call done, else None."""
+    if not run.is_finished():
+        return None
+    summary = json.loads(run.summary.read_text())
+    if stop_reason(summary["steps"], summary["final"], summary["elapsed_s"], config["train"]):
+        print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
+        return summary
+    return None
+
+
+def load_data(config: dict, data_dir: Path | None, progress: bool) -> tuple[tuple, tuple]:
+    """Training and held-out sets, generated once per spec and cached under data/ (so the buggy
+    run reuses the correct one's)."""
+    folder = data_dir or captchas.DEFAULT_DATA_DIR
+    return tuple(captchas.load_or_generate(captchas.DatasetSpec.from_config(config, split),
+                                           folder, progress) for split in ("train", "test"))
+
+
+def build(config: dict, run: RunDir, experiment: str, placement: Placement, train_set,
+          test_set) -> Session:
+    """Model and optimizer, seeded; then a look at what the loss op will receive, before anything
+    is written, so a run the pitfall check stops leaves nothing behind."""
+    train_cfg = config["train"]
+    keras.utils.set_random_seed(config["seed"])
+    if train_cfg["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(train_cfg["precision"])
+    with placement.strategy.scope():  # Variables mirrored on every replica when distributed.
+        model = build_model(config)
+        optimizer = make_optimizer(train_cfg)
+        optimizer.build(model.trainable_variables)
+    batch = train_cfg["batch_size"]
+    check_first_batch(model, config, *next(iter(evaluation_batches(
+        train_set[0][:batch], train_set[1][:batch], LabelCodec.from_config(config), batch))))
+    return Session(config, run, experiment, placement, model, optimizer,
+                   TrainingState(model, optimizer, signal_names(model)), train_set, test_set,
+                   describe_device(placement))
+
+
+def restore_or_start(session: Session, resume: bool) -> list[dict]:
+    """Restore the newest checkpoint, or start the run directory; return the metric rows kept."""
+    run, state, train_cfg = session.run, session.state, session.train_cfg
+    here = {"device": session.device, "cpu": describe_cpu(), "threads": thread_settings()}
+    if resume and run.checkpoint_paths():
+        run.remove_stale_temporaries()
+        state.restore(run)
+        if state.step > train_cfg["steps"]:
+            raise UserError(f"{run.path} is already at step {state.step}: train.steps "
+                            f"{train_cfg['steps']} would end it before that")
+        rows = run.keep_metrics_through(state.step)
+        print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
+        environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
+        environment.setdefault("resumed", []).append({"step": state.step, **here})
+    else:
+        rows = []
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_atomically(run.metrics, b"")
+        environment = {**here, "versions": package_versions(), "experiment": session.experiment}
+    write_atomically(run.config, dump(session.config).encode("utf-8"))  # A raised train.steps.
+    run.write_json(run.environment, environment)
+    run.summary.unlink(missing_ok=True)
+    return rows
+
+
+def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress: bool) -> str:
+    """Step, evaluate, checkpoint until a stop rule says done; return its reason. A stop signal
+    ends the process after a checkpoint, with the command that continues the run."""
+    config, run, state, train_cfg = session.config, session.run, session.state, session.train_cfg
+    train_step = compiled_step(session)
+    session.evaluator = Evaluator(session.model, config, run, session.train_set, session.test_set)
+    session.evaluator.log_config(state.step)
+    batches = iter(session.placement.distribute_batches(training_batches(
+        *session.train_set, LabelCodec.from_config(config), train_cfg["batch_size"],
+        config["seed"], start_step=state.step)))
+    bar = tqdm(total=train_cfg["steps"], initial=state.step, desc=session.experiment, unit="step",
+               disable=not progress, file=sys.stdout, dynamic_ncols=True,
+               mininterval=1 if sys.stdout.isatty() else 30)
+    started = time.perf_counter() - state.elapsed_s
+
+    # A resumed run may already be done: killed after its last step, or given a new stop rule.
+    reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
+    with StopRequest() as stop, bar:
+        while reason is None:
+            take_step(train_step, next(batches), state, run)
+            bar.update(1)
+            state.elapsed_s = time.perf_counter() - started
+            reason = stop_reason(state.step, None, state.elapsed_s, train_cfg)
+            if state.step % train_cfg["eval_every"] == 0 or reason is not None:
+                row = evaluate_now(session, bar, final=reason is not None)
+                reason = stop_reason(state.step, row, state.elapsed_s, train_cfg)
+            # Checkpoint, and stop cleanly after a stop signal.
+            if state.step % train_cfg["checkpoint_every"] == 0 or reason is not None \
+                    or stop.requested:
+                state.elapsed_s = time.perf_counter() - started
+                state.save(run)
+            if stop.requested:
+                bar.close()
+                exit_after_signal(run, state.step, stop.signum, data_dir)
+    return reason
+
+
+def compiled_step(session: Session):
+    """The compiled training step for this run's model, optimizer, loss and placement."""
+    loss_cfg = session.config["loss"]
+    return make_train_step(session.model, session.optimizer, loss_cfg["name"], loss_cfg["layout"],
+                           session.config["data"]["length"], session.placement.strategy,
+                           loss_cfg["prior_pull"])
+
+
+def take_step(train_step, batch, state: TrainingState, run: RunDir) -> None:
+    """One training step, its signals added to the running means; a diverged loss stops the run
+    with its last good checkpoint kept."""
+    signals = {name: float(value) for name, value in train_step(*batch).items()}
+    if not math.isfinite(signals["train_loss"]):
+        raise UserError(f"loss became {signals['train_loss']} at step {state.step + 1}: training "
+                        f"diverged (try a smaller train.learning_rate); the last good "
+                        f"checkpoint in {run.checkpoints} is kept")
+    state.step += 1
+    state.accumulate(signals)
+
+
+def evaluate_now(session: Session, bar: tqdm, final: bool) -> dict:
+    """Evaluate on the held-out set, log to metrics.jsonl and TensorBoard, show it on the bar."""
+    state, train_cfg = session.state, session.train_cfg
+    # The prediction grid only where a checkpoint is written: it is for looking at.
+    row = session.evaluator.log(state.step, state.running_means(), state.elapsed_s,
+                                show_predictions=state.step % train_cfg["checkpoint_every"] == 0
+                                or final)
+    state.reset_running()
+    bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_char=f"{row['test_char_acc']:.3f}",
+                    test_whole=f"{row['test_whole_acc']:.3f}")
+    return row
+
+
+def exit_after_signal(run: RunDir, step: int, signum: int, data_dir: Path | None) -> None:
+    """After a stop signal's checkpoint: say how to continue, exit with 128 + the signal."""
+    data_flag = f" --data-dir {data_dir}" if data_dir else ""
+    print(f"\nstopped at step {step} by {signal.Signals(signum).name}; "
+          f"checkpoint saved. Continue with:\n"
+          f"  python train.py --run-dir {run.path} --resume{data_flag}", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+def finish(session: Session, reason: str, setup_s: float) -> dict:
+    """The finished run: the final model, its servable export, and the summary that marks it
+    done."""
+    config, run, state, model = session.config, session.run, session.state, session.model
+    rows = run.read_metrics()
+    if not rows or rows[-1]["step"] != state.step:  # Killed between its last checkpoint and row.
+        rows.append(session.evaluator.log(state.step, state.running_means(), state.elapsed_s))
+    temporary = run.path / ".model.tmp.keras"
+    model.save(temporary)
+    temporary.replace(run.model)
+    export_saved_model(model, config, run.export)
+    data, loss_cfg = config["data"], config["loss"]
+    classes = len(data["charset"])
+    summary = summarize(rows, state.elapsed_s,
+                        loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes),
+                        chance_levels(data["length"], classes))
+    summary["stop_reason"] = reason
+    summary["setup_s"] = round(setup_s, 2)  # Of this (last) session of the run.
+    run.write_json(run.summary, summary)
+    final = rows[-1]
+    print(f"finished {state.step} steps ({STOP_REASONS[summary['stop_reason']]}) in "
+          f"{state.elapsed_s / 60:.1f} min, {summary['eval_share']:.1%} of it evaluating and "
+          f"logging: test per-char accuracy "
+          f"{final['test_char_acc']:.3f}, whole {final['test_whole_acc']:.3f}, "
+          f"loss {final['test_loss']:.3f}. Metrics in {run.metrics}")
+    return summary
+
+
+STOP_REASONS = {"steps": "train.steps reached",
+                "target": "train.stop_at_whole_acc reached",
+                "time_limit": "train.max_minutes reached"}
+
+
+def stop_reason(step: int, row: dict | None, elapsed_s: float, train: dict) -> str | None:
+    """Why a run at this point is done (a key of STOP_REASONS), or None to go on. `row` is the
+    evaluation at `step`, if there is one: the accuracy target is checked only there."""
+    if step >= train["steps"]:
+        return "steps"
+    target = train["stop_at_whole_acc"]
+    if target and row is not None and row["step"] == step and row["test_whole_acc"] >= target:
+        return "target"
+    if train["max_minutes"] and elapsed_s >= 60 * train["max_minutes"]:
+        return "time_limit"
+    return None
+
+
+def summarize(rows: list[dict], elapsed_s: float, levels: dict, chance: dict) -> dict:
+    """Final and best numbers of a run, with the reference levels they should be read against."""
+    final = rows[-1]
+    return {"steps": final["step"], "elapsed_s": round(elapsed_s, 2),
+            "final": final,
+            "best_test_char_acc": max(row["test_char_acc"] for row in rows),
+            "best_test_whole_acc": max(row["test_whole_acc"] for row in rows),
+            "min_test_loss": min(row["test_loss"] for row in rows),
+            # Evaluation and logging's share of the run's time: each evaluation but the last
+            # happened inside elapsed_s.
+            "eval_share": round(sum(row["eval_s"] for row in rows)
+                                / max(elapsed_s + final["eval_s"], 1e-9), 4),
+            "loss_levels": levels, "chance_accuracy": chance}

@@ -1,0 +1,93 @@
+"""Whether a run directory may be started or continued with a given config: the resume policy.
+
+A run is never overwritten (that needs --resume) and never resumed with a different config,
+except for the keys that say when a run stops and where it trains.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+
+from captcha_cnn.core.config import DEFAULT_CONFIG, read_yaml
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.run_dir import RunDir
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@functools.cache
+def _flat_defaults() -> types.MappingProxyType:
+    """configs/default.yaml, flattened; read once (a reproduction compares every published run)."""
+    return types.MappingProxyType(_flatten(read_yaml(DEFAULT_CONFIG)))
+
+
+# Keys a resumed run may change: more steps extend a run without changing what came before.
+# When a run stops, and where it trains (on another machine, or more devices), may change when
+# it resumes; what it trains may not.
+RESUMABLE_CHANGES = ("train.steps", "train.stop_at_whole_acc", "train.max_minutes",
+                     "train.distribute", "train.logical_cpus")
+
+
+def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
+    """Check the run directory before any slow work; return True if there is a run to continue.
+
+    An existing run is never overwritten (that needs --resume) and never resumed with a different
+    config. --resume on a directory that holds no run yet (a run killed while its data was being
+    generated) simply starts it.
+    """
+    if not run.config.is_file():
+        if run.path.exists() and any(not p.name.startswith(".") for p in run.path.iterdir()):
+            raise UserError(f"{run.path} exists and is not a run directory (no config.yaml); "
+                            f"pass another --run-dir")
+        if resume:
+            print(f"note: {run.path} holds no run yet; starting it")
+        return False
+    if not resume:
+        raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
+                        f"or pass another --run-dir")
+    saved = run.read_config()
+    difference = first_difference(saved, config, ignore=RESUMABLE_CHANGES)
+    if difference is not None:
+        key, before, now = difference
+        raise UserError(f"{run.config}: {key} is {before!r} in the run but {now!r} now; "
+                        f"--resume may change only {', '.join(RESUMABLE_CHANGES)}")
+    _check_resumable_change(run, _flatten(saved), _flatten(config))
+    return True
+
+
+def first_difference(saved_config: dict, config: dict,
+                     ignore=()) -> tuple[str, object, object] | None:
+    """The first key (dotted) whose value in `config` differs from a run's saved config, as
+    (key, saved value, value now); None if they agree on every key not in `ignore`."""
+    saved = _flatten(saved_config)
+    # A key the project gained after the run was made, left at its default, changes nothing.
+    defaults = _flat_defaults()
+    for key, value in _flatten(config).items():
+        if key not in saved and value == defaults.get(key):
+            continue
+        if key not in ignore and saved.get(key) != value:
+            return key, saved.get(key), value
+    return None
+
+
+def _check_resumable_change(run: RunDir, saved: dict, now: dict) -> None:
+    """The resumable keys' exceptions: a cluster's workers each hold a copy of the run, so a run
+    cannot move into or out of one; a cosine schedule's length is train.steps."""
+    before = saved.get("train.distribute", "none")
+    if before != now["train.distribute"] and "multi_worker" in (before, now["train.distribute"]):
+        raise UserError(f"{run.config}: train.distribute is {before!r} in the run but "
+                        f"{now['train.distribute']!r} now; a run cannot move into or out of "
+                        f"multi_worker")
+    if now["train.schedule"] == "cosine" and saved.get("train.steps") != now["train.steps"]:
+        raise UserError(f"{run.config}: train.steps is {saved.get('train.steps')!r} in the run "
+                        f"but {now['train.steps']!r} now; under train.schedule cosine the steps "
+                        f"set the schedule, so they cannot change on --resume")

@@ -1,0 +1,34 @@
+"""What one training session works with: the parts that `loop.train` builds, in one object
+that the loop's phases and the start-up announcement share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.train.checkpoint import TrainingState
+from captcha_cnn.train.devices import Placement
+from captcha_cnn.train.evaluator import Evaluator
+
+
+@dataclass
+class Session:
+    """What one training session works with, built by the phases of `train`."""
+
+    config: dict
+    run: RunDir
+    experiment: str
+    placement: Placement
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    state: TrainingState
+    train_set: tuple
+    test_set: tuple
+    device: str
+    evaluator: Evaluator | None = None  # Made by run_loop.
+
+    @property
+    def train_cfg(self) -> dict:
+        return self.config["train"]

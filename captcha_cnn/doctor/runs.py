@@ -1,0 +1,59 @@
+"""The doctor on this project's runs: verdicts from the rows of a run's metrics.jsonl.
+
+Each evaluation row gives the held-out loss and per-character accuracy, the gradient norm of each
+layer (the mean over the steps since the last evaluation: exactly 0 only if every one of those
+steps gave 0) and, for runs that logged unit health, the share of each ReLU layer's units that
+never fire on the held-out probe batch (`dead_<layer>`). Runs made before unit health was logged
+are judged on their gradients alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, Verdict
+from captcha_cnn.model.levels import chance_levels, loss_levels
+
+GRADIENT_PREFIX, DEAD_PREFIX = "grad_norm_", "dead_"
+
+
+def levels_of(config: dict) -> Levels:
+    """The levels a run's held-out loss and per-character accuracy are read against."""
+    data, loss = config["data"], config["loss"]
+    classes = len(data["charset"])
+    levels = loss_levels(loss["name"], loss["layout"], data["length"], classes)
+    return Levels(chance_loss=levels["chance"],
+                  chance_accuracy=chance_levels(data["length"], classes)["char"],
+                  floor=levels["floor"],
+                  probabilities_as_logits=loss["name"] == "softmax_then_logits")
+
+
+def observation_of(row: dict) -> Observation:
+    """One metrics row as the doctor sees it (a step-0 row may lack the training signals)."""
+    return Observation(
+        step=row["step"], loss=row["test_loss"], accuracy=row.get("test_char_acc"),
+        dead={key[len(DEAD_PREFIX):]: value for key, value in row.items()
+              if key.startswith(DEAD_PREFIX)},
+        gradients={key[len(GRADIENT_PREFIX):]: value for key, value in row.items()
+                   if key.startswith(GRADIENT_PREFIX)})
+
+
+def diagnose_rows(config: dict, rows: list[dict]) -> list[Verdict]:
+    """A verdict for every row, in order."""
+    diagnosis = Diagnosis(levels_of(config))
+    for row in rows:
+        diagnosis.add(observation_of(row))
+    return diagnosis.history
+
+
+def diagnose_run(path: Path) -> list[Verdict]:
+    """The verdicts of the run in `path`; a one-line error if it is not a run or has no rows."""
+    run = RunDir(path)
+    if not run.config.is_file():
+        raise UserError(f"{path}: not a run directory (no config.yaml)")
+    rows = run.read_metrics()
+    if not rows:
+        raise UserError(f"{run.metrics}: no evaluation rows yet: nothing to judge")
+    return diagnose_rows(run.read_config(), rows)

@@ -94,6 +94,7 @@ class Diagnosis:
         self.levels = levels
         self.history: list[Verdict] = []
         self._start_loss: float | None = None
+        self._start_accuracy: float | None = None
 
     @property
     def verdict(self) -> Verdict | None:
@@ -102,6 +103,7 @@ class Diagnosis:
     def add(self, observation: Observation) -> Verdict:
         if self._start_loss is None and math.isfinite(observation.loss):
             self._start_loss = observation.loss
+            self._start_accuracy = observation.accuracy
         kind, evidence = self._judge(observation)
         previous = self.verdict
         since = previous.step if previous is not None and previous.kind == kind else observation.step
@@ -144,11 +146,16 @@ class Diagnosis:
         return "learning", f"{accuracy}; the loss is {obs.loss:.4g}, from {start:.4g}"
 
     def _left_chance(self, obs: Observation, start: float, chance: float) -> bool:
-        """Accuracy above STALLED_FACTOR x chance, or the loss clearly below start and chance."""
-        chance_accuracy = self.levels.chance_accuracy
-        if obs.accuracy is not None and chance_accuracy is not None:
-            if obs.accuracy >= STALLED_FACTOR * chance_accuracy:
-                return True
+        """Accuracy at STALLED_FACTOR x chance or more (and x where it started: a random
+        network on a small probe can start above chance), or the loss clearly below both its
+        start and chance."""
+        known = [level for level in (self.levels.chance_accuracy, self._start_accuracy)
+                 if level is not None]
+        # Once off the plateau, half the margin keeps it off: one noisy look does not undo it.
+        was_off = self.verdict is not None and self.verdict.kind in ("learning", "hiding")
+        factor = (1.0 + STALLED_FACTOR) / 2 if was_off else STALLED_FACTOR
+        if obs.accuracy is not None and known and obs.accuracy >= factor * max(known):
+            return True
         return obs.loss < (1.0 - PLATEAU_TOLERANCE) * min(start, chance)
 
     def _accuracy_words(self, obs: Observation) -> str:

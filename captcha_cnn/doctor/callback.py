@@ -1,0 +1,240 @@
+"""The doctor as a Keras callback, for any functional or sequential Keras model's `model.fit`.
+
+Every `every` training batches (and once before the first) it looks at the model on a fixed probe
+batch, in inference mode, with one compiled forward and backward pass:
+- the share of each ReLU layer's units that never fire on any probe input;
+- the gradient norm of each layer's weights under the model's own compiled loss;
+- the loss's inputs, checked from outside: if the outputs are probabilities (in [0, 1], summing
+  to 1 along the class axis, or per block of `block_size` classes) and the compiled loss equals
+  the cross-entropy of softmax(outputs) rather than of the outputs themselves, the loss applies a
+  second softmax. Keras's own `from_logits=True` on a softmax output is quietly undone by Keras
+  (it reads the logits behind the softmax): that gets a note, since raw TensorFlow or a custom
+  loss would not undo it.
+Between looks it watches the batch loss that `fit` logs, so a NaN stops nothing unnoticed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, Verdict
+from captcha_cnn.model.unit_health import relu_layers
+
+# Outputs within this of [0, 1] whose rows sum to 1 within this are probabilities.
+PROBABILITY_TOLERANCE = 1e-3
+# The compiled loss "equals" a candidate cross-entropy within this relative difference.
+LOSS_MATCH_TOLERANCE = 1e-3
+
+
+class Doctor(keras.callbacks.Callback):
+    """Verdicts on a model while it trains: `verdict` (the last), `history` (all, in order).
+
+    probe: (inputs, targets), a fixed batch to look at (64 to 256 examples is plenty); targets
+        one-hot (or multi-hot by block) or integer class labels.
+    every: look every this many training batches.
+    block_size: the number of classes per block when the output holds several one-hot blocks
+        (a 4-digit captcha's 40 outputs: block_size=10); default: the whole output is one block.
+    stop_on: verdict kinds that stop training (e.g. ("dead", "diverging")); none by default.
+    verbose: print the verdict whenever its kind changes.
+    """
+
+    def __init__(self, probe, every: int = 50, block_size: int | None = None,
+                 stop_on: tuple[str, ...] = (), verbose: bool = True):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be a positive number of batches, not {every}")
+        inputs, targets = probe
+        inputs, targets = np.asarray(inputs), np.asarray(targets)
+        # Float32, as fit would feed them; integer labels stay integers.
+        self.probe_inputs = inputs.astype(np.float32) if inputs.dtype.kind == "f" else inputs
+        self.probe_targets = (targets.astype(np.int32) if targets.dtype.kind in "iu"
+                              else targets.astype(np.float32))
+        self.every, self.block_size, self.stop_on, self.verbose = every, block_size, stop_on, verbose
+        self.history: list[Verdict] = []
+        self.notes: list[str] = []
+        self.step = 0
+        self._diagnosis: Diagnosis | None = None
+        self._look = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.history[-1] if self.history else None
+
+    # Keras hooks ---------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._look = self._compile_look()
+        if self._diagnosis is None:  # A second fit() on the same doctor goes on where it was.
+            self._diagnosis = Diagnosis(self._levels_from_first_look())
+        self._observe()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._record(self._diagnosis.add(Observation(self.step, float(loss))))
+        elif self.step % self.every == 0:
+            self._observe()
+
+    def on_train_end(self, logs=None):
+        if self.verdict is None or self.verdict.at != self.step:
+            self._observe()
+
+    # Looking -------------------------------------------------------------------------------
+
+    def _compile_look(self):
+        """One compiled pass on the probe: outputs, compiled loss, per-layer gradient norms and
+        each ReLU layer's largest output per unit."""
+        model = self.model
+        watched = relu_layers(model)
+        try:
+            if len(model.outputs) != 1:
+                raise ValueError(f"the doctor reads models with one output; {model.name} has "
+                                 f"{len(model.outputs)}")
+            with_activations = keras.Model(model.inputs,
+                                           [model.outputs[0], *[layer.output for layer in watched]])
+        except AttributeError:  # A subclassed model: no graph to read layers from.
+            with_activations, watched = None, []
+            self.notes.append("unit health not measured: the model has no functional graph "
+                              "(a subclassed model)")
+        owners = [(layer.name, layer.trainable_weights) for layer in model.layers
+                  if layer.trainable_weights]
+        self.unit_layers = [layer.name for layer in watched]
+
+        @tf.function
+        def look(inputs, targets):
+            with tf.GradientTape() as tape:
+                if with_activations is not None:
+                    outputs, *activations = with_activations(inputs, training=False)
+                else:
+                    outputs, activations = model(inputs, training=False), []
+                loss = model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=False)
+            weights = [w for _, layer_weights in owners for w in layer_weights]
+            gradients = tape.gradient(loss, weights)
+            norms, index = [], 0
+            for _, layer_weights in owners:
+                squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
+                           for g in gradients[index:index + len(layer_weights)] if g is not None]
+                norms.append(tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0))
+                index += len(layer_weights)
+            largest = [tf.reduce_max(tf.reshape(out, [-1, out.shape[-1]]), axis=0)
+                       for out in activations]
+            return outputs, loss, norms, largest
+
+        self._layer_names = [name for name, _ in owners]
+        return look
+
+    def _run_look(self):
+        outputs, loss, norms, largest = self._look(self.probe_inputs, self.probe_targets)
+        return (np.asarray(outputs, dtype=np.float64), float(loss),
+                [float(norm) for norm in norms], [np.asarray(value) for value in largest])
+
+    def _observe(self) -> None:
+        outputs, loss, norms, largest = self._run_look()
+        observation = Observation(
+            step=self.step, loss=loss, accuracy=self._accuracy(outputs),
+            dead={name: float(np.mean(values <= 0.0))
+                  for name, values in zip(self.unit_layers, largest, strict=True)},
+            gradients=dict(zip(self._layer_names, norms, strict=True)))
+        self._record(self._diagnosis.add(observation))
+
+    def _record(self, verdict: Verdict) -> None:
+        changed = self.verdict is None or self.verdict.kind != verdict.kind
+        self.history.append(verdict)
+        if changed and self.verbose:
+            print(f"\ndoctor, step {verdict.at:,}: {verdict}")
+        if verdict.kind in self.stop_on:
+            self.model.stop_training = True
+
+    # What the outputs and the loss say -----------------------------------------------------
+
+    def _blocks(self, values: np.ndarray) -> np.ndarray:
+        """[examples, blocks, classes]: one-hot blocks side by side, or one block."""
+        classes = self.block_size or values.shape[-1]
+        return values.reshape(values.shape[0], -1, classes)
+
+    def _targets_one_hot(self, classes_total: int) -> np.ndarray:
+        targets = self.probe_targets
+        if targets.ndim == 1 or targets.shape[-1] == 1:  # Integer class labels.
+            return np.eye(classes_total)[targets.reshape(-1).astype(int)]
+        return targets.reshape(targets.shape[0], -1).astype(np.float64)
+
+    def _accuracy(self, outputs: np.ndarray) -> float:
+        outputs = outputs.reshape(outputs.shape[0], -1)
+        truth = self._blocks(self._targets_one_hot(outputs.shape[-1])).argmax(axis=-1)
+        return float(np.mean(self._blocks(outputs).argmax(axis=-1) == truth))
+
+    def _levels_from_first_look(self) -> Levels:
+        """Chance levels from the class count; whether the loss is fed probabilities, from the
+        outputs and the compiled loss's value on the probe."""
+        outputs, loss, _, _ = self._run_look()
+        outputs = outputs.reshape(outputs.shape[0], -1)
+        blocks = self._blocks(outputs)
+        classes, count = blocks.shape[-1], blocks.shape[1]
+        targets = self._blocks(self._targets_one_hot(outputs.shape[-1]))
+        candidates = cross_entropies(targets, blocks)
+        matched = next((name for name, value in candidates.items()
+                        if abs(loss - value) <= LOSS_MATCH_TOLERANCE * max(abs(value), 1e-6)),
+                       None)
+        chance_loss = None
+        if matched is not None:  # The loss is a cross-entropy: its chance level is ln K per block.
+            chance_loss = math.log(classes) * (count if matched.endswith("sum") else 1)
+        twice = (matched is not None and matched.startswith("softmax_of_outputs")
+                 and are_probabilities(blocks))
+        floor = 0.0
+        if twice:
+            per_block = -math.log(math.e / (math.e + classes - 1))
+            floor = per_block * (count if matched.endswith("sum") else 1)
+        elif are_probabilities(blocks) and uses_keras_from_logits(self.model.loss):
+            self.notes.append(
+                "the model outputs probabilities and its Keras loss says from_logits=True: "
+                "Keras quietly reads the logits behind the softmax, so this trains correctly "
+                "here, but tf.nn.softmax_cross_entropy_with_logits or a custom loss would apply "
+                "a second softmax (the loss would then never fall below "
+                f"{-math.log(math.e / (math.e + classes - 1)):.3f} per block of {classes})")
+        if self.verbose:
+            for note in self.notes:
+                print(f"doctor: note: {note}")
+        return Levels(chance_loss=chance_loss, chance_accuracy=1.0 / classes, floor=floor,
+                      probabilities_as_logits=twice)
+
+
+def are_probabilities(blocks: np.ndarray) -> bool:
+    """Every value in [0, 1] and every block summing to 1."""
+    low, high = blocks.min(), blocks.max()
+    sums = blocks.sum(axis=-1)
+    return bool(low >= -PROBABILITY_TOLERANCE and high <= 1 + PROBABILITY_TOLERANCE
+                and np.all(np.abs(sums - 1.0) <= PROBABILITY_TOLERANCE))
+
+
+def cross_entropies(targets: np.ndarray, blocks: np.ndarray) -> dict[str, float]:
+    """The values a cross-entropy loss can take on these outputs, each with its reduction over
+    blocks: the outputs read as probabilities ("outputs"), as logits ("softmax_of_outputs":
+    what a loss with logits computes), and, for outputs that are probabilities, as logits once
+    more (a second softmax)."""
+    def log_softmax(values):
+        shifted = values - values.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+    readings = {"softmax_of_outputs": log_softmax(blocks)}
+    if blocks.min() > 0:
+        readings["outputs"] = np.log(np.clip(blocks, 1e-7, 1.0))
+    values = {}
+    for name, log_probabilities in readings.items():
+        per_block = -(targets * log_probabilities).sum(axis=-1)  # [examples, blocks]
+        values[f"{name}_mean"] = float(per_block.mean())
+        values[f"{name}_sum"] = float(per_block.sum(axis=-1).mean())
+    return values
+
+
+def uses_keras_from_logits(loss) -> bool:
+    """Whether the compiled loss is a Keras loss object configured with from_logits=True."""
+    get_config = getattr(loss, "get_config", None)
+    try:
+        return bool(get_config and get_config().get("from_logits"))
+    except (TypeError, NotImplementedError):
+        return False

@@ -14,6 +14,7 @@ from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.captchas import to_gray
 from captcha_cnn.data.labels import LabelCodec, char_blocks
+from captcha_cnn.doctor.runs import diagnose_rows
 from captcha_cnn.model.levels import chance_levels, loss_levels
 
 
@@ -44,10 +45,11 @@ def load_run(path: Path) -> dict:
 def summary_table(runs: list[dict]) -> str:
     """Markdown table: each run's last and best held-out numbers."""
     lines = ["| run | loss | layout | optimizer | steps | test loss | per-char acc | whole acc "
-             "| best per-char | best whole | loss floor | minutes | finished |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| best per-char | best whole | loss floor | minutes | finished | doctor |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for run in runs:
         last, train = run["rows"][-1], run["config"]["train"]
+        verdict = diagnose_rows(run["config"], run["rows"])[-1]
         lines.append(
             f"| {run['label']} | {run['config']['loss']['name']} | "
             f"{run['config']['loss']['layout']} | {train['optimizer']} {train['learning_rate']:g} | "
@@ -56,7 +58,7 @@ def summary_table(runs: list[dict]) -> str:
             f"{max(r['test_char_acc'] for r in run['rows']):.3f} | "
             f"{max(r['test_whole_acc'] for r in run['rows']):.3f} | "
             f"{run['loss_levels']['floor']:.3f} | {last['elapsed_s'] / 60:.1f} | "
-            f"{'yes' if run['finished'] else 'no'} |")
+            f"{'yes' if run['finished'] else 'no'} | {verdict.kind} since {verdict.step:,} |")
     return "\n".join(lines) + "\n"
 
 

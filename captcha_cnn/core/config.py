@@ -29,6 +29,8 @@ LAYOUTS = ("per_char", "flat", "flat_normalized")
 OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# The doctor's verdicts (captcha_cnn.doctor.verdict), in the order they are tried.
+VERDICT_KINDS = ("diverging", "dead", "hiding", "probabilities_as_logits", "plateau", "learning")
 DISTRIBUTE_NAMES = ("none", "mirrored", "multi_worker")
 SCHEDULES = ("constant", "cosine")
 
@@ -164,6 +166,18 @@ def validate(config: dict, source: str) -> None:
     _validate_model(config, source)
     _validate_loss(config, source)
     _validate_train(config["train"], source)
+    _validate_doctor(config["doctor"], source)
+
+
+def _validate_doctor(doctor: dict, source: str) -> None:
+    if doctor["every"] < 0:
+        raise ConfigError(f"{source}: doctor.every: must be 0 (at evaluations only) or more, "
+                          f"got {doctor['every']}")
+    stoppable = VERDICT_KINDS[:-1]  # Stopping a run that learns is what train.steps is for.
+    for kind in doctor["stop_on"]:
+        if kind not in stoppable:
+            raise ConfigError(f"{source}: doctor.stop_on: unknown verdict {kind!r} "
+                              f"(allowed: {', '.join(stoppable)})")
 
 
 def _validate_data(data: dict, source: str) -> None:

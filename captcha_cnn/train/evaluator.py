@@ -12,6 +12,8 @@ from captcha_cnn.core.config import dump
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, to_model_inputs
+from captcha_cnn.doctor.runs import observation_of
+from captcha_cnn.doctor.verdict import Observation
 from captcha_cnn.model.unit_health import UnitProbe
 from captcha_cnn.train.prediction_grid import prediction_grid
 from captcha_cnn.train.steps import make_eval_step
@@ -43,8 +45,8 @@ class Evaluator:
         # of these images (docs/why-it-stalls.md).
         self._unit_probe = UnitProbe(model)
         # (Taken from the arrays: a partial pass over the cached dataset would truncate its cache.)
-        self._probe_images = to_model_inputs(test_set[0][:batch_size], test_set[1][:batch_size],
-                                             self.codec)[0]
+        self._probe_images, self._probe_labels = to_model_inputs(
+            test_set[0][:batch_size], test_set[1][:batch_size], self.codec)
         self.eval_step = make_eval_step(model, config["loss"]["name"], config["loss"]["layout"],
                                         config["data"]["length"])
         self.writer = tf.summary.create_file_writer(str(run.tensorboard))
@@ -88,6 +90,17 @@ class Evaluator:
         self.writer.flush()
         self.run.append_metrics(row)
         return row
+
+    def look(self, step: int, training_signals: dict) -> Observation:
+        """The doctor's cheap look between evaluations: loss, per-character accuracy and unit
+        health on the probe batch (the first held-out batch), with the gradient norms of the
+        last training step. A fraction of an evaluation's cost."""
+        loss_sum, correct_chars, _ = self.eval_step(self._probe_images, self._probe_labels).numpy()
+        count = len(self._probe_images)
+        row = {"step": step, "test_loss": float(loss_sum) / count,
+               "test_char_acc": float(correct_chars) / (count * self.codec.length),
+               **training_signals, **self._unit_probe.measure(self._probe_images)}
+        return observation_of(row)
 
     def predictions_png(self) -> bytes:
         """A grid of the first held-out captchas with the model's reading and the truth."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -23,6 +25,8 @@ from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, training_batches
+from captcha_cnn.doctor.runs import levels_of, observation_of
+from captcha_cnn.doctor.verdict import Diagnosis, Verdict
 from captcha_cnn.model.levels import chance_levels, loss_levels
 from captcha_cnn.model.losses import LOSSES, arrange
 from captcha_cnn.model.networks import build_model
@@ -122,7 +126,10 @@ def finished_summary(run: RunDir, config: dict) -> dict | None:
     if not run.is_finished():
         return None
     summary = json.loads(run.summary.read_text())
-    if stop_reason(summary["steps"], summary["final"], summary["elapsed_s"], config["train"]):
+    stopped_by_doctor = (summary.get("stop_reason") == "doctor"
+                         and summary.get("doctor_verdict") in config["doctor"]["stop_on"])
+    if stopped_by_doctor or stop_reason(summary["steps"], summary["final"], summary["elapsed_s"],
+                                        config["train"]):
         print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
         return summary
     return None
@@ -192,6 +199,7 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     batches = iter(session.placement.distribute_batches(training_batches(
         *session.train_set, LabelCodec.from_config(config), train_cfg["batch_size"],
         config["seed"], start_step=state.step)))
+    doctor = LiveDoctor(session, rows)
     bar = tqdm(total=train_cfg["steps"], initial=state.step, desc=session.experiment, unit="step",
                disable=not progress, file=sys.stdout, dynamic_ncols=True,
                mininterval=1 if sys.stdout.isatty() else 30)
@@ -200,14 +208,23 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     # A resumed run may already be done: killed after its last step, or given a new stop rule.
     reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
     with StopRequest() as stop, bar:
+        if state.step == 0 and reason is None:
+            # Step 0: the initial state's row, so every curve and unit count starts there.
+            batch = next(batches)
+            state.accumulate(measure_step(session)(*batch))
+            doctor.judge_row(evaluate_now(session, bar, final=False), bar)
+            batches = itertools.chain([batch], batches)
         while reason is None:
-            take_step(train_step, next(batches), state, run)
+            signals = take_step(train_step, next(batches), state, run)
             bar.update(1)
             state.elapsed_s = time.perf_counter() - started
             reason = stop_reason(state.step, None, state.elapsed_s, train_cfg)
             if state.step % train_cfg["eval_every"] == 0 or reason is not None:
                 row = evaluate_now(session, bar, final=reason is not None)
-                reason = stop_reason(state.step, row, state.elapsed_s, train_cfg)
+                verdict_says = doctor.judge_row(row, bar)
+                reason = stop_reason(state.step, row, state.elapsed_s, train_cfg) or verdict_says
+            elif doctor.every and state.step % doctor.every == 0:
+                reason = doctor.look(state.step, signals, bar)
             # Checkpoint, and stop cleanly after a stop signal.
             if state.step % train_cfg["checkpoint_every"] == 0 or reason is not None \
                     or stop.requested:
@@ -219,15 +236,54 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     return reason
 
 
-def compiled_step(session: Session):
-    """The compiled training step for this run's model, optimizer, loss and placement."""
+def compiled_step(session: Session, update: bool = True):
+    """The compiled training step for this run's model, optimizer, loss and placement (with
+    `update=False`: the same signals, measured without changing anything)."""
     loss_cfg = session.config["loss"]
     return make_train_step(session.model, session.optimizer, loss_cfg["name"], loss_cfg["layout"],
                            session.config["data"]["length"], session.placement.strategy,
-                           loss_cfg["prior_pull"])
+                           loss_cfg["prior_pull"], update=update)
 
 
-def take_step(train_step, batch, state: TrainingState, run: RunDir) -> None:
+def measure_step(session: Session):
+    """The training signals of a batch at the current weights, as floats, with no update."""
+    step = compiled_step(session, update=False)
+    return lambda images, labels: {name: float(value)
+                                   for name, value in step(images, labels).items()}
+
+
+class LiveDoctor:
+    """The doctor during training: a verdict with each evaluation (printed) and at each
+    `doctor.every` steps between them (printed when its kind changes); the stop reason "doctor"
+    once a verdict in `doctor.stop_on` is given."""
+
+    def __init__(self, session: Session, kept_rows: list[dict]):
+        self.session = session
+        self.every, self.stop_on = session.config["doctor"]["every"], session.config["doctor"]["stop_on"]
+        self.diagnosis = Diagnosis(levels_of(session.config))
+        for row in kept_rows:  # A resumed run: the verdicts so far, so "since" stays right.
+            self.diagnosis.add(observation_of(row))
+
+    def judge_row(self, row: dict, bar: tqdm) -> str | None:
+        return self._record(self.diagnosis.add(observation_of(row)), bar, always=True)
+
+    def look(self, step: int, signals: dict, bar: tqdm) -> str | None:
+        return self._record(self.diagnosis.add(self.session.evaluator.look(step, signals)), bar,
+                            always=False)
+
+    def _record(self, verdict: Verdict, bar: tqdm, always: bool) -> str | None:
+        history = self.diagnosis.history
+        changed = len(history) < 2 or history[-2].kind != verdict.kind
+        if changed or always:
+            bar.write(f"doctor, step {verdict.at:,}: {verdict.kind} since step {verdict.step:,}: "
+                      f"{verdict.evidence}" + (f"; {verdict.advice}" if changed else ""))
+        if verdict.kind in self.stop_on:
+            self.session.run.write_json(self.session.run.path / DOCTOR_STOP, asdict(verdict))
+            return "doctor"
+        return None
+
+
+def take_step(train_step, batch, state: TrainingState, run: RunDir) -> dict:
     """One training step, its signals added to the running means; a diverged loss stops the run
     with its last good checkpoint kept."""
     signals = {name: float(value) for name, value in train_step(*batch).items()}
@@ -237,6 +293,7 @@ def take_step(train_step, batch, state: TrainingState, run: RunDir) -> None:
                         f"checkpoint in {run.checkpoints} is kept")
     state.step += 1
     state.accumulate(signals)
+    return signals
 
 
 def evaluate_now(session: Session, bar: tqdm, final: bool) -> dict:
@@ -278,6 +335,8 @@ def finish(session: Session, reason: str, setup_s: float) -> dict:
                         loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes),
                         chance_levels(data["length"], classes))
     summary["stop_reason"] = reason
+    if reason == "doctor":
+        summary["doctor_verdict"] = json.loads((run.path / DOCTOR_STOP).read_text())["kind"]
     summary["setup_s"] = round(setup_s, 2)  # Of this (last) session of the run.
     run.write_json(run.summary, summary)
     final = rows[-1]
@@ -291,7 +350,10 @@ def finish(session: Session, reason: str, setup_s: float) -> dict:
 
 STOP_REASONS = {"steps": "train.steps reached",
                 "target": "train.stop_at_whole_acc reached",
-                "time_limit": "train.max_minutes reached"}
+                "time_limit": "train.max_minutes reached",
+                "doctor": "a verdict in doctor.stop_on"}
+# Written when the doctor stops a run: the verdict that stopped it.
+DOCTOR_STOP = "doctor_stop.json"
 
 
 def stop_reason(step: int, row: dict | None, elapsed_s: float, train: dict) -> str | None:

@@ -31,10 +31,10 @@ def _flat_defaults() -> types.MappingProxyType:
 
 
 # Keys a resumed run may change: more steps extend a run without changing what came before.
-# When a run stops, and where it trains (on another machine, or more devices), may change when
-# it resumes; what it trains may not.
+# When a run stops, where it trains (on another machine, or more devices) and how often the
+# doctor looks (it only reads) may change when it resumes; what it trains may not.
 RESUMABLE_CHANGES = ("train.steps", "train.stop_at_whole_acc", "train.max_minutes",
-                     "train.distribute", "train.logical_cpus")
+                     "train.distribute", "train.logical_cpus", "doctor.every", "doctor.stop_on")
 
 
 def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:

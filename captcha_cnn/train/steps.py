@@ -34,12 +34,15 @@ def signal_names(model: keras.Model) -> list[str]:
 
 
 def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int,
-                    strategy: tf.distribute.Strategy | None = None, prior_pull: float = 0.0):
+                    strategy: tf.distribute.Strategy | None = None, prior_pull: float = 0.0,
+                    update: bool = True):
     """A compiled step: one update on a (global) batch, returning the signals as a dict of float32
-    scalars keyed by `signal_names(model)`. With `prior_pull`, the update also follows that weight
-    of `pull_to_uniform`; the reported loss is the named loss alone. Under a tf.distribute
-    strategy each replica computes the gradients of its share of the batch; they are summed, and
-    the update and the gradient norms use the summed gradients."""
+    scalars keyed by `signal_names(model)`. With `update=False` it measures the same signals in
+    inference mode and changes nothing (not even dropout's random state): the run's step 0.
+    With `prior_pull`, the update also follows that weight of `pull_to_uniform`; the reported
+    loss is the named loss alone. Under a tf.distribute strategy each replica computes the
+    gradients of its share of the batch; they are summed, and the update and the gradient norms
+    use the summed gradients."""
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     groups = layer_names(model)
@@ -48,7 +51,7 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
-            outputs = model(images, training=True)
+            outputs = model(images, training=update)
             loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
             objective = (loss + prior_pull * tf.reduce_mean(pull_to_uniform(outputs, length))
                          if prior_pull else loss)
@@ -80,7 +83,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
         # Unscaled copies for the signals, with the scale in force now (apply may change it).
         reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
                     if scales_loss else gradients)
-        optimizer.apply(gradients, model.trainable_variables)
+        if update:
+            optimizer.apply(gradients, model.trainable_variables)
         return {**local, **gradient_norms(reported, group_of, groups)}
 
     return train_step

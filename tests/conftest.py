@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -49,8 +46,3 @@ def run_main(capsys):
 
     return run
 
-
-def run_command(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """Run `python <args>` from the repository as a user would; capture output."""
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)

@@ -9,16 +9,13 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run_command
+from helpers import SMOKE, SMOKE_ARGS, assert_one_line_error, run_command
 from PIL import Image
 
 import evaluate
 import train
 from captcha_cnn.data.captchas import DatasetSpec, render_sample
 from captcha_cnn.experiments import reproduce, sweep
-
-SMOKE = ["train.py", "--config", "smoke.yaml", "--no-progress"]
-SMOKE_ARGS = SMOKE[1:]
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +26,6 @@ def smoke_run(tmp_path_factory):
     result = run_command(*SMOKE, "--run-dir", str(run_dir), "--data-dir", str(data_dir))
     assert result.returncode == 0, result.stderr
     return {"run": run_dir, "data": data_dir, "stdout": result.stdout, "root": root}
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_smoke_run_writes_a_complete_run_directory(smoke_run):

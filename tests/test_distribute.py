@@ -16,8 +16,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_command
-from test_cli import assert_one_line_error
+from helpers import REPO, assert_one_line_error, run_command
 
 TOLERANCE = 1e-5
 # Characters (or captchas) an accuracy may differ by: the smoke set has 32 held-out captchas

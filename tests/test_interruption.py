@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 import train as train_script
 from captcha_cnn.core.cli import run_cli

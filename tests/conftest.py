@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import SMOKE_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,3 +47,17 @@ def run_main(capsys):
 
     return run
 
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> dict:
+    """One finished smoke run (with its SavedModel export) for the tests that read a run or
+    resume it. Trained once per worker through train.py's `main` in this process: those tests
+    need a finished run, not a process boundary; test_train_cli starts the real command."""
+    import train
+    from captcha_cnn.core.cli import run_cli
+
+    root = tmp_path_factory.mktemp("smoke")
+    data_dir, run_dir = root / "data", root / "run"
+    code = run_cli(train.main, [*SMOKE_ARGS, "--run-dir", str(run_dir), "--data-dir", str(data_dir)])
+    assert code == 0
+    return {"run": run_dir, "data": data_dir}

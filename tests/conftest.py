@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import SMOKE_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -50,7 +48,16 @@ def run_main(capsys):
     return run
 
 
-def run_command(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    """Run `python <args>` from the repository as a user would; capture output."""
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> dict:
+    """One finished smoke run (with its SavedModel export) for the tests that read a run or
+    resume it. Trained once per worker through train.py's `main` in this process: those tests
+    need a finished run, not a process boundary; test_train_cli starts the real command."""
+    import train
+    from captcha_cnn.core.cli import run_cli
+
+    root = tmp_path_factory.mktemp("smoke")
+    data_dir, run_dir = root / "data", root / "run"
+    code = run_cli(train.main, [*SMOKE_ARGS, "--run-dir", str(run_dir), "--data-dir", str(data_dir)])
+    assert code == 0
+    return {"run": run_dir, "data": data_dir}

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from captcha_cnn.perf import bench
 
 POSITIVE = ("train_images_per_s", "keras_fit_images_per_s", "train_bf16_images_per_s",
@@ -13,6 +15,7 @@ RECIPE_KEYS = ("config", "target_whole_acc", "reached", "seconds_to_target", "st
                "best_whole_acc")
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_consistent_results(tmp_path, run_main):
     result = run_main(bench.main, "--quick", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -103,6 +106,7 @@ def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
     assert training_flops_per_image(model) == 477_880_320
 
 
+@pytest.mark.slow
 def test_throughput_only_writes_one_file_per_kind_of_cpu(tmp_path):
     from captcha_cnn.core.machine import cpu_kind
     from captcha_cnn.perf.bench import run_throughput

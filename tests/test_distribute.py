@@ -16,8 +16,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_command
-from test_cli import assert_one_line_error
+from helpers import REPO, assert_one_line_error, run_command
 
 TOLERANCE = 1e-5
 # Characters (or captchas) an accuracy may differ by: the smoke set has 32 held-out captchas
@@ -69,6 +68,7 @@ def assert_same_training(expected, actual, tolerance=TOLERANCE):
             assert abs(got[key] - want[key]) * count <= SLACK + 1e-9, (key, got[key], want[key])
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
     root, expected = single_device
     result = train_smoke(root / "mirrored", root / "data", *STEPS, "train.distribute=mirrored",
@@ -81,6 +81,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(single_device):
     assert "mirrored, 2 replicas" in environment["device"]
 
 
+@pytest.mark.slow
 def test_mirrored_batch_norm_uses_the_global_batch(tmp_path):
     """The fast model's batch norm is synchronized: statistics of the global batch, as on one
     device, not of each replica's half. Summing the statistics over replicas rounds differently
@@ -122,6 +123,7 @@ def free_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_two_local_workers_match_one_device(single_device):
     root, expected = single_device
     workers = [f"localhost:{port}" for port in free_ports(2)]
@@ -174,6 +176,7 @@ def test_bad_distribution_settings_fail_in_one_line(tmp_path, monkeypatch, run_m
     assert not (tmp_path / "data").exists()  # Failed before generating any captchas.
 
 
+@pytest.mark.slow
 def test_a_batch_that_does_not_split_over_the_replicas_fails_in_one_line(tmp_path):
     """In a fresh process: the logical CPUs are made before TensorFlow starts, which a test
     process that already ran TensorFlow can no longer do."""

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 import train as train_script
 from captcha_cnn.core.cli import run_cli
@@ -91,6 +91,7 @@ def reference(tmp_path_factory):
     return {"metrics": metrics(root / "run"), "data": root / "data"}
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path, run_main):
     run_dir = tmp_path / "run"
     process = start_training(run_dir, reference["data"])
@@ -111,6 +112,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path, r
     assert not list(run_dir.rglob(".*.tmp*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, signum,
@@ -137,6 +139,7 @@ def test_a_stop_signal_checkpoints_and_says_how_to_resume(reference, tmp_path, s
     assert metrics(run_dir) == reference["metrics"]
 
 
+@pytest.mark.slow
 def test_a_hangup_ignored_at_start_stays_ignored(reference, tmp_path):
     """Under nohup (SIGHUP ignored when the run starts) a closed terminal does not stop the run."""
     run_dir = tmp_path / "run"
@@ -160,6 +163,7 @@ def test_a_hangup_ignored_at_start_stays_ignored(reference, tmp_path):
 GENERATION = ["--set", "data.train_size=4000", "--set", "train.steps=6"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGINT, True)],
                          ids=["SIGTERM to the command", "Ctrl-C to its process group"])
 def test_a_stop_during_data_generation_leaves_no_cache_and_no_workers(tmp_path, run_main, signum,
@@ -236,6 +240,7 @@ print(sorted(signal.Signals(s).name for s in set(signals.STOP_SIGNALS) - masks[0
 """
 
 
+@pytest.mark.slow
 def test_captcha_workers_start_with_every_stop_signal_blocked():
     """Deterministically, what the Ctrl-C-to-the-group case above hits only now and then: the
     workers inherit the starting thread's mask, and starting multiprocessing's resource tracker
@@ -247,6 +252,7 @@ def test_captcha_workers_start_with_every_stop_signal_blocked():
     assert result.stdout.strip() == "[]", "unblocked while the workers started: " + result.stdout
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_same_run_is_refused(reference, tmp_path, capsys):
     """Two terminals, a resubmitted job or two --resume: the second gets one line naming the
     directory and the first one's process id, exit 2, and changes nothing."""
@@ -270,6 +276,7 @@ def test_a_second_process_on_the_same_run_is_refused(reference, tmp_path, capsys
     assert all(path.exists() for path in before)
 
 
+@pytest.mark.slow
 def test_a_sweep_or_reproduction_skips_a_run_another_process_trains(smoke_config,
                                                                     shared_data_dir, tmp_path,
                                                                     capsys):
@@ -283,6 +290,7 @@ def test_a_sweep_or_reproduction_skips_a_run_another_process_trains(smoke_config
     assert (tmp_path / "free" / "summary.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_falls_back_to_the_previous_one(smoke_config, shared_data_dir,
                                                              tmp_path, capsys):
     train(smoke_config("train.steps=9"), "full", tmp_path / "full", data_dir=shared_data_dir,
@@ -318,6 +326,7 @@ def test_resume_of_a_run_killed_before_it_began_starts_it(smoke_config, shared_d
     assert summary["steps"] == 6
 
 
+@pytest.mark.slow
 def test_a_torn_last_metrics_line_is_dropped_on_resume(smoke_config, shared_data_dir, tmp_path):
     run = RunDir(tmp_path / "run")
     train(smoke_config("train.steps=6"), "run", run.path, data_dir=shared_data_dir,
@@ -336,6 +345,7 @@ def test_a_run_name_cannot_escape_the_runs_folder(smoke_config):
     assert os.path.isdir(REPO / "runs")
 
 
+@pytest.mark.slow
 def test_resume_refuses_fewer_steps_than_already_trained(smoke_config, shared_data_dir, tmp_path):
     run = RunDir(tmp_path / "run")
     train(smoke_config("train.steps=6"), "run", run.path, data_dir=shared_data_dir,
@@ -357,6 +367,7 @@ def test_an_extension_is_recorded_in_the_run_config(smoke_config, shared_data_di
     assert not (run.path / ".export.tmp").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["generating data", "first metrics row", "first checkpoint"])
 def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_path, moment,
                                                                  run_main):

@@ -136,6 +136,7 @@ for name, loss in (("tf.nn", tf.nn.softmax_cross_entropy_with_logits), ("ours", 
 """
 
 
+@pytest.mark.slow
 def test_op_determinism_changes_tf_nn_gradient_but_not_ours():
     """With op determinism on, tf.nn's wrapper bypasses the fused kernel and its multi-hot
     gradient becomes the true one; our loss keeps the seed's fused kernel either way. A fresh

@@ -1,7 +1,11 @@
 """A run continued from a checkpoint ends exactly where an uninterrupted run ends."""
 
+import pytest
+
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.train.loop import train
+
+pytestmark = pytest.mark.slow  # Every test here trains and resumes a run: 8 to 12 s each.
 
 
 def metrics_without_time(path):

@@ -37,6 +37,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert float(no_warmup(0)) == pytest.approx(1e-3) and float(no_warmup(100)) == 0.0
 
 
+@pytest.mark.slow
 def test_time_limit_stops_a_run_that_resumes_only_when_given_more_time(
         smoke_config, shared_data_dir, tmp_path):
     limited = smoke_config("train.steps=1000", "train.max_minutes=0.0001")
@@ -52,6 +53,7 @@ def test_time_limit_stops_a_run_that_resumes_only_when_given_more_time(
     assert [r["step"] for r in RunDir(tmp_path / "run").read_metrics()] == [1, 3, 6]
 
 
+@pytest.mark.slow
 def test_resumed_fast_recipe_matches_uninterrupted(smoke_config, shared_data_dir, tmp_path):
     """Batch-norm statistics, AMSGrad's extra moments and the schedule's position come back."""
     config = smoke_config("model.name=fast", "data.height=32", "train.amsgrad=true", "train.schedule=cosine",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import assert_one_line_error
 from PIL import Image
-from test_cli import assert_one_line_error
 
 from captcha_cnn.analysis import tradeoff
 from captcha_cnn.core.config import load_config

@@ -184,7 +184,8 @@ def test_a_run_made_before_a_key_existed_resumes_if_the_key_is_at_its_default(tm
 def test_every_reproduction_pair_differs_only_in_the_loss():
     from captcha_cnn.experiments.reproduce import read_plan
 
-    for correct_name, buggy_name in read_plan("reproduce.yaml")["pairs"].values():
+    for pair in read_plan("reproduce.yaml").pairs.values():
+        correct_name, buggy_name = pair.configs
         correct, _ = load_config(correct_name)
         buggy, _ = load_config(buggy_name)
         assert (correct["loss"]["name"], buggy["loss"]["name"]) == ("logits", "softmax_then_logits")
@@ -193,7 +194,8 @@ def test_every_reproduction_pair_differs_only_in_the_loss():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\nnotes: 5\n", "notes: expected a list"),
+    ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\nnotes: 5\nclaims: reproduce.yaml\n"
+     "report: reproduce.yaml\n", "notes: expected a list"),
     ("pairs: {a: [correct.yaml, buggy.yaml]}\nseeds: [0]\ncomment: x\n", "unknown keys ['comment']"),
 ])
 def test_reproduction_plan_errors_name_the_key(tmp_path, text, message):

@@ -211,7 +211,7 @@ def test_at_uniform_outputs_the_buggy_gradient_is_the_correct_one_divided_by_k(c
 
 
 def test_the_report_measures_the_flat_trap_on_the_op_itself():
-    from captcha_cnn.experiments.reproduce import flat_layout_section
+    from captcha_cnn.experiments.report import flat_layout_section
 
     table = flat_layout_section(length=4, classes=10)
     # At the start: softmax 1/40 everywhere. Fused: 1/40 - 1 on a true class, rows sum to 1 - 4.

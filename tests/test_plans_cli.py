@@ -22,19 +22,21 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path, run_main):
     assert len(names) == 6  # 2 losses x (1 SGD rate + 2 Adam rates) x 1 seed.
     assert "adam-lr0.0003-softmax_then_logits-seed0" in names
     assert all((runs / name / "summary.json").is_file() for name in names)
-    summary = json.loads((out / "sweep.json").read_text())
+    summary = json.loads((out / "sweep" / "sweep.json").read_text())
     assert len(summary) == 6 and {row["seeds"] for row in summary} == {1}
-    assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
-    table = (out / "sweep.md").read_text()
+    assert (out / "sweep" / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "runs" / "adam-lr0.0003-softmax_then_logits-seed0" / "summary.json").is_file()
+    table = (out / "sweep" / "sweep.md").read_text()
     assert "| sgd-momentum0.9 | 0.1 | softmax_then_logits |" in table
 
     again = run_main(sweep.main, *args)  # Everything finished: nothing is trained again.
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("nothing to do") == 6
-    (out / "sweep.md").unlink()
+    (out / "sweep" / "sweep.md").unlink()
     report_only = run_main(sweep.main, *args, "--report-only")  # Trains nothing, reports.
     assert report_only.returncode == 0, report_only.stderr
-    assert "nothing to do" not in report_only.stdout and (out / "sweep.md").read_text() == table
+    assert "nothing to do" not in report_only.stdout
+    assert (out / "sweep" / "sweep.md").read_text() == table
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -125,25 +127,3 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
 def test_reproduce_refuses_seeds_that_are_not_integers(run_main):
     result = run_main(reproduce.main, "--seeds", "zero")
     assert_one_line_error(result, "--seeds zero: expected integers like 0,1,2")
-
-
-def synthetic_rows(accuracies: dict[int, float]) -> list[dict]:
-    """Metrics rows of a run that logged these held-out accuracies per character at these steps."""
-    return [{"step": step, "test_char_acc": accuracy, "test_whole_acc": accuracy ** 4,
-             "test_loss": 2.3, "train_loss": 2.3} for step, accuracy in accuracies.items()]
-
-
-def test_a_buggy_run_that_rose_after_step_1000_has_not_stalled_even_if_it_fell_back():
-    """The seed's "accuracy did not rise" is judged on the best evaluation from step 1000 on, so a
-    run that climbed to 30% and fell back to chance by its last step is not called stalled."""
-    from captcha_cnn.core.config import load_config
-
-    config, _ = load_config("smoke.yaml")
-    config["data"].update(charset="0123456789", length=4)
-    flat = synthetic_rows({500: 0.10, 1000: 0.10, 3000: 0.11, 6000: 0.10})
-    rose = synthetic_rows({500: 0.10, 1000: 0.10, 3000: 0.30, 6000: 0.10})
-    stalled = reproduce.pair_claims("p", {"buggy": [flat, flat]}, config)
-    assert "| (buggy: best per character from step 1000 on, per seed) | 0.110, 0.110 | |" in stalled
-    assert stalled.count("yes (stalled at chance)") == 1
-    risen = reproduce.pair_claims("p", {"buggy": [flat, rose]}, config)
-    assert "| 0.110, 0.300 | |" in risen and "stalled at chance" not in risen

@@ -11,7 +11,10 @@ from helpers import assert_one_line_error
 from PIL import Image
 
 from captcha_cnn.analysis import tradeoff
+from captcha_cnn.analysis.claims import read_claims
 from captcha_cnn.core.config import load_config
+
+CLAIM = read_claims()  # The seed's thresholds as configs/reproduce.yaml states them.
 
 
 def make_run(folder: Path, loss: str, seed: int, accuracy: dict[int, float],
@@ -58,7 +61,7 @@ def test_a_seed_gives_both_halves_only_with_98_at_4000_and_chance_from_1000_to_6
     make_run(runs / "b5", "softmax_then_logits", 5, curve(0.10, 0.10, 0.10, 0.10, 0.10, 0.10))
     settings = write_settings(tmp_path, {"s": {"correct": "runs/c*", "buggy": ["runs/b*"]}})
 
-    figure, report = tradeoff.write(settings, tmp_path / "out")
+    figure, report = tradeoff.write(settings, tmp_path / "out", CLAIM)
 
     rows = [line for line in report.read_text().splitlines() if line.startswith("| s |")]
     # Readout chances: seed 0, 1 - (1 - 0.593)(1 - 0.849) at 98% then 98.5%; seed 2, 54% from
@@ -74,7 +77,7 @@ def test_a_seed_gives_both_halves_only_with_98_at_4000_and_chance_from_1000_to_6
     ]
     assert "| c0 | 6,000 | 0.6 | unknown, CPU kind unknown |" in report.read_text()
     # The figure's points: seeds with both runs, at (correct at 4,000, buggy best from 1,000).
-    assert tradeoff.points(tradeoff.read_settings(settings))["s"] == [
+    assert tradeoff.points(tradeoff.read_settings(settings, CLAIM))["s"] == [
         (0.985, 0.14, 0), (0.99, 0.97, 1), (0.979, 0.10, 2), (0.99, 0.11, 3), (0.97, 0.10, 5)]
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(figure) as image:
@@ -83,14 +86,14 @@ def test_a_seed_gives_both_halves_only_with_98_at_4000_and_chance_from_1000_to_6
 
 def test_the_tutorials_readout_of_100_captchas_can_show_98_before_the_network_is_there():
     # 400 characters at 98%: about 8 errors, Poisson(8) gives P(at most 8) = 0.5925.
-    assert tradeoff.tutorial_readout_chance({1000: 0.98}, length=4) == pytest.approx(0.5926,
+    assert tradeoff.tutorial_readout_chance({1000: 0.98}, length=4, claim=CLAIM) == pytest.approx(0.5926,
                                                                                     abs=1e-4)
-    once = tradeoff.tutorial_readout_chance({1000: 0.975}, length=4)
+    once = tradeoff.tutorial_readout_chance({1000: 0.975}, length=4, claim=CLAIM)
     assert 0.32 < once < 0.34  # Poisson(10): 0.333.
-    twice = tradeoff.tutorial_readout_chance({1000: 0.975, 2000: 0.975}, length=4)
+    twice = tradeoff.tutorial_readout_chance({1000: 0.975, 2000: 0.975}, length=4, claim=CLAIM)
     assert twice == pytest.approx(1 - (1 - once) ** 2)  # Fresh captchas at each readout.
-    assert tradeoff.tutorial_readout_chance({4100: 1.0}, length=4) == 0  # After step 4,000.
-    assert tradeoff.tutorial_readout_chance({1000: 0.77}, length=4) < 1e-30
+    assert tradeoff.tutorial_readout_chance({4100: 1.0}, length=4, claim=CLAIM) == 0  # After step 4,000.
+    assert tradeoff.tutorial_readout_chance({1000: 0.77}, length=4, claim=CLAIM) < 1e-30
 
 
 def test_runs_stopped_early_or_evaluated_elsewhere_say_so(tmp_path):
@@ -100,7 +103,7 @@ def test_runs_stopped_early_or_evaluated_elsewhere_say_so(tmp_path):
     make_run(tmp_path / "b-short", "softmax_then_logits", 1, {500: 0.1})
     settings = write_settings(tmp_path, {"s": {"correct": ["c", "c-odd"],
                                                "buggy": ["b", str(tmp_path / "b-short")]}})
-    report = tradeoff.write(settings, tmp_path / "out")[1].read_text()
+    report = tradeoff.write(settings, tmp_path / "out", CLAIM)[1].read_text()
     assert "| s | 0 | 2,000 | (stopped at 3,000) | not by 3,000 | 0% | not by 6,000 | 10.0% " \
            "| open (correct stopped at 3,000) |" in report
     assert "| s | 1 | 3,000 | (no evaluation at 4,000) | 4,500 | 0% | not by 500 | - (to 500) " \
@@ -108,9 +111,13 @@ def test_runs_stopped_early_or_evaluated_elsewhere_say_so(tmp_path):
 
 
 def test_the_published_map_reads_the_committed_runs():
-    """docs/stall/tradeoff.yaml names only runs that are in the repository."""
-    settings = Path(__file__).resolve().parent.parent / "docs" / "stall" / "tradeoff.yaml"
-    readings = tradeoff.read_settings(settings)
+    """The plan's tradeoff: section names only runs that are in results/runs."""
+    from captcha_cnn.experiments.reproduce_plan import read_plan
+
+    root = Path(__file__).resolve().parent.parent
+    plan = read_plan(root / "configs" / "reproduce.yaml")
+    readings = tradeoff.parse_settings(plan.tradeoff, root / "results" / "runs", "plan",
+                                       "tradeoff", plan.claim)
     defaults = readings["defaults: tutorial init, Adam 1e-3"]
     assert [run.seed for run in defaults["buggy"]] == [0, 1, 2, 3, 5]
     assert all(tradeoff.buggy_half(run) for run in defaults["buggy"])  # The stall, every seed.

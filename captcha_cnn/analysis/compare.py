@@ -62,10 +62,11 @@ def summary_table(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare(run_paths: list[Path], out: Path, until: int | None = None) -> list[Path]:
-    """Plot the runs side by side and write their table; return the paths written: the curves,
-    the table and, for runs that logged unit health, units.png. With `until`, only evaluations
-    up to that step count (to compare runs of different lengths)."""
+def compare(run_paths: list[Path], out: Path, until: int | None = None,
+            show: bool = True) -> list[Path]:
+    """Plot the runs side by side and write their table (and print it if `show`); return the
+    paths written: the curves, the table and, for runs that logged unit health, units.png. With
+    `until`, only evaluations up to that step count (to compare runs of different lengths)."""
     runs = [load_run(path) for path in run_paths]
     if until is not None:
         for run in runs:
@@ -90,7 +91,8 @@ def compare(run_paths: list[Path], out: Path, until: int | None = None) -> list[
     span = f"up to step {until}" if until is not None else "over the run"
     write_atomically(table_path, (f"Held-out numbers at the last evaluation and the best {span}"
                                   f". Device: {'; '.join(devices)}.\n\n{table}").encode())
-    print(table)
+    if show:
+        print(table)
     return written
 
 

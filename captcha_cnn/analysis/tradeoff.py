@@ -1,14 +1,17 @@
 """Where each measured setting lands against the seed's two halves at once: one point per seed.
 
-    python -m captcha_cnn.analysis.tradeoff docs/stall/tradeoff.yaml --out docs/stall/tradeoff
+    python -m captcha_cnn.analysis.tradeoff SETTINGS_YAML --out DIR
 
-A settings file names, for each setting, its correct runs and its buggy runs (run folders or
-glob patterns, relative to the file). Runs of one setting are paired by their `seed`. Each pair
-is a point: across, the correct run's held-out accuracy per character at step 4,000 (the seed:
-98% after 4,000 iterations); up, the buggy run's best from step 1,000 on (the seed: nothing
-moves, so chance; below 15% per character, as results/REPORT.md judges it). The seed's claim is
-the corner where both hold. Writes tradeoff.png and tradeoff.md (every run, including those
-without a twin or stopped early). Reads metrics only: no TensorFlow, no training.
+The published map is made by the reproduction (`python -m captcha_cnn.experiments.reproduce`)
+from the `tradeoff:` section of configs/reproduce.yaml, into results/tradeoff/; this entry point
+draws a map of other runs. A settings file names, for each setting, its correct runs and its
+buggy runs (run folders or glob patterns, relative to the file). Runs of one setting are paired
+by their `seed`. Each pair is a point: across, the correct run's held-out accuracy per character
+at the claim's step (the seed: 98% after 4,000 iterations); up, the buggy run's best from the
+claim's first judged step on (the seed: nothing moves, so chance). The thresholds are the
+`claims:` of the reproduction plan, as results/REPORT.md judges them. The seed's claim is the
+corner where both hold. Writes tradeoff.png and tradeoff.md (every run, including those without
+a twin or stopped early). Reads metrics only: no TensorFlow, no training.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from captcha_cnn.analysis.claims import DEFAULT_PLAN, SeedClaim, read_claims
 from captcha_cnn.analysis.compare import load_run
 from captcha_cnn.analysis.plots import plt, save_figure
 from captcha_cnn.core.cli import run_cli
@@ -28,12 +32,8 @@ from captcha_cnn.core.config import ConfigError, read_yaml
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.machine import cpu_kind
-from captcha_cnn.model.levels import STALLED_FACTOR, steps_to
+from captcha_cnn.model.levels import steps_to
 
-# The seed's words: "98% after 4,000 iterations" for the correct run, and for the buggy run
-# "5,000+ iterations" without change, judged from step 1,000 to step 6,000 as the report does.
-CORRECT_STEP, CORRECT_TARGET = 4000, 0.98
-BUGGY_FROM, BUGGY_TO = 1000, 6000
 # The tutorial read its accuracy on 100 fresh captchas at each evaluation (SCIENCE.md section 2).
 TUTORIAL_EVAL_CAPTCHAS = 100
 ROLES = ("correct", "buggy")
@@ -48,42 +48,45 @@ class RunReading:
     last_step: int
     minutes: float
     device: str
-    stalled_level: float                 # STALLED_FACTOR x chance per character
+    claim: SeedClaim                     # the thresholds it is judged against
+    stalled_level: float                 # claim's multiple of chance per character
     step_left_chance: int | None         # first evaluation at stalled_level or above
-    accuracy_at_correct_step: float | None  # held-out per character at step 4,000, if logged
-    step_first_target: int | None        # first evaluation at CORRECT_TARGET or above
-    best_from_buggy_start: float | None  # best held-out per character from step 1,000 on
-    tutorial_readout: float              # chance the tutorial's readout shows 98% by step 4,000
+    accuracy_at_correct_step: float | None  # held-out per character at the claim's step
+    step_first_target: int | None        # first evaluation at the claim's accuracy or above
+    best_from_buggy_start: float | None  # best held-out per character from the buggy window on
+    tutorial_readout: float              # chance the tutorial's readout shows the target in time
 
 
-def read_run(path: Path) -> RunReading:
+def read_run(path: Path, claim: SeedClaim) -> RunReading:
     run = load_run(path)
-    rows, stalled = run["rows"], STALLED_FACTOR * run["chance"]["char"]
+    rows, stalled = run["rows"], claim.stalled_level(run["chance"]["char"])
     accuracy = {row["step"]: row["test_char_acc"] for row in rows}
-    later = [value for step, value in accuracy.items() if step >= BUGGY_FROM]
+    later = [value for step, value in accuracy.items() if step >= claim.buggy_from_step]
     return RunReading(
         path=path, seed=run["config"]["seed"], last_step=rows[-1]["step"],
-        minutes=rows[-1]["elapsed_s"] / 60, device=_device(run), stalled_level=stalled,
-        step_left_chance=steps_to(rows, "test_char_acc", stalled),
-        accuracy_at_correct_step=accuracy.get(CORRECT_STEP),
-        step_first_target=steps_to(rows, "test_char_acc", CORRECT_TARGET),
+        minutes=rows[-1]["elapsed_s"] / 60, device=_device(run), claim=claim,
+        stalled_level=stalled, step_left_chance=steps_to(rows, "test_char_acc", stalled),
+        accuracy_at_correct_step=accuracy.get(claim.correct_step),
+        step_first_target=steps_to(rows, "test_char_acc", claim.correct_accuracy),
         best_from_buggy_start=max(later) if later else None,
-        tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"]))
+        tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"],
+                                                 claim))
 
 
-def tutorial_readout_chance(accuracy: dict[int, float], length: int) -> float:
+def tutorial_readout_chance(accuracy: dict[int, float], length: int, claim: SeedClaim) -> float:
     """The chance that the tutorial's way of reading accuracy (100 fresh captchas at each
-    evaluation) shows CORRECT_TARGET at least once by CORRECT_STEP, for a run whose accuracy on
-    the held-out set was `accuracy` at those evaluations ({step: per-character accuracy}).
+    evaluation) shows the claim's accuracy at least once by the claim's step, for a run whose
+    accuracy on the held-out set was `accuracy` at those evaluations ({step: per-character
+    accuracy}).
 
     Each readout counts as 100 x `length` independent characters, each right with the held-out
     probability. Errors cluster within hard captchas, which widens the spread of a readout, so
     for runs below the target this understates the chance of a lucky 98%."""
     characters = TUTORIAL_EVAL_CAPTCHAS * length
     # round(): 0.98 x 400 is 392 exactly, not 392.00000000000006.
-    needed = math.ceil(round(CORRECT_TARGET * characters, 9))
+    needed = math.ceil(round(claim.correct_accuracy * characters, 9))
     never = math.prod(1 - _binomial_at_least(needed, characters, p)
-                      for step, p in accuracy.items() if step <= CORRECT_STEP)
+                      for step, p in accuracy.items() if step <= claim.correct_step)
     return 1 - never
 
 
@@ -99,47 +102,55 @@ def _device(run: dict) -> str:
     return f"{run['device']}, {cpu_kind(extensions) if extensions else 'CPU kind unknown'}"
 
 
-def read_settings(path: Path) -> dict[str, dict[str, list[RunReading]]]:
-    """{setting: {"correct": [runs], "buggy": [runs]}}, each role's runs in seed order."""
-    settings = read_yaml(path).get("settings")
+def read_settings(path: Path, claim: SeedClaim) -> dict[str, dict[str, list[RunReading]]]:
+    """A settings file's runs: {setting: {"correct": [runs], "buggy": [runs]}}, each role's
+    runs in seed order, patterns relative to the file."""
+    return parse_settings(read_yaml(path).get("settings"), path.parent, str(path), "settings",
+                          claim)
+
+
+def parse_settings(settings, base: Path, source: str, key: str,
+                   claim: SeedClaim) -> dict[str, dict[str, list[RunReading]]]:
+    """The runs a settings mapping names (patterns relative to `base`); errors name `source`
+    and the mapping's `key` (settings in a settings file, tradeoff in the reproduction plan)."""
     if not isinstance(settings, dict) or not settings:
-        raise ConfigError(f"{path}: expected a 'settings' mapping of setting names to "
+        raise ConfigError(f"{source}: expected a '{key}' mapping of setting names to "
                           f"{{correct: [run folders], buggy: [run folders]}}")
     readings = {}
     for name, roles in settings.items():
         if not isinstance(roles, dict) or set(roles) != set(ROLES):
             shown = list(roles) if isinstance(roles, dict) else roles
-            raise ConfigError(f"{path}: settings.{name}: expected exactly the keys correct and "
+            raise ConfigError(f"{source}: {key}.{name}: expected exactly the keys correct and "
                               f"buggy, got {shown!r}")
-        readings[name] = {role: _runs_of(path, f"settings.{name}.{role}", roles[role])
-                          for role in ROLES}
+        readings[name] = {role: _runs_of(base, source, f"{key}.{name}.{role}", roles[role],
+                                         claim) for role in ROLES}
     return readings
 
 
-def _runs_of(path: Path, key: str, patterns) -> list[RunReading]:
+def _runs_of(base: Path, source: str, key: str, patterns, claim: SeedClaim) -> list[RunReading]:
     if isinstance(patterns, str):
         patterns = [patterns]
     if not (isinstance(patterns, list) and patterns
             and all(isinstance(p, str) and p.strip() for p in patterns)):
-        raise ConfigError(f"{path}: {key}: expected one or more run folders or glob patterns, "
+        raise ConfigError(f"{source}: {key}: expected one or more run folders or glob patterns, "
                           f"got {patterns!r}")
     runs = []
     for pattern in patterns:
         # os.path.join keeps an absolute pattern as it is; Path.glob refuses those.
-        matches = sorted(Path(match) for match in glob.glob(os.path.join(path.parent, pattern))
+        matches = sorted(Path(match) for match in glob.glob(os.path.join(base, pattern))
                          if Path(match).is_dir())
         if not matches:
-            raise ConfigError(f"{path}: {key}: '{pattern}' matches no folder (relative to "
-                              f"{path.parent})")
+            raise ConfigError(f"{source}: {key}: '{pattern}' matches no folder (relative to "
+                              f"{base})")
         for match in matches:
             try:
-                runs.append(read_run(match))
+                runs.append(read_run(match, claim))
             except UserError as error:  # Not a run, or one with no evaluation yet.
-                raise ConfigError(f"{path}: {key}: '{pattern}': {error}") from None
+                raise ConfigError(f"{source}: {key}: '{pattern}': {error}") from None
     seeds = [run.seed for run in runs]
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:
-        raise ConfigError(f"{path}: {key}: more than one run of seed {repeated[0]}; "
+        raise ConfigError(f"{source}: {key}: more than one run of seed {repeated[0]}; "
                           f"runs are paired by seed, so each seed may appear once")
     return sorted(runs, key=lambda run: run.seed)
 
@@ -155,19 +166,19 @@ def pairs(roles: dict[str, list[RunReading]]) -> list[tuple[RunReading, RunReadi
 
 
 def correct_half(run: RunReading) -> bool | None:
-    """At CORRECT_TARGET at step 4,000, as results/REPORT.md judges it (None: stopped before,
-    or no evaluation at that step)."""
+    """At the claim's accuracy at its step, as results/REPORT.md judges it (None: stopped
+    before, or no evaluation at that step)."""
     if run.accuracy_at_correct_step is None:
         return None
-    return run.accuracy_at_correct_step >= CORRECT_TARGET
+    return run.accuracy_at_correct_step >= run.claim.correct_accuracy
 
 
 def buggy_half(run: RunReading) -> bool | None:
-    """Below the stalled level from step 1,000 to step 6,000 (None: stopped at chance before
-    step 6,000). Strictly below, as results/REPORT.md and the sweep judge "stalled"."""
+    """Below the stalled level over the claim's window, from its first to its last step (None:
+    stopped at chance before the last). Strictly below, as results/REPORT.md judges "stalled"."""
     if run.best_from_buggy_start is not None and run.best_from_buggy_start >= run.stalled_level:
         return False
-    if run.last_step < BUGGY_TO:
+    if run.last_step < run.claim.buggy_to_step:
         return None
     return True
 
@@ -181,15 +192,16 @@ def verdict(correct: RunReading, buggy: RunReading) -> str:
     missing = []
     if halves[0] is None:
         missing.append(f"correct stopped at {correct.last_step:,}" if correct.last_step
-                       < CORRECT_STEP else f"correct not evaluated at {CORRECT_STEP:,}")
+                       < correct.claim.correct_step
+                       else f"correct not evaluated at {correct.claim.correct_step:,}")
     if halves[1] is None:
         missing.append(f"buggy stopped at {buggy.last_step:,}")
     return f"open ({'; '.join(missing)})"
 
 
 def points(readings: dict[str, dict[str, list[RunReading]]]) -> dict[str, list[tuple]]:
-    """Per setting, the plotted (correct accuracy at step 4,000, buggy best from step 1,000, seed)
-    of each seed that has both."""
+    """Per setting, the plotted (correct accuracy at the claim's step, buggy best from its
+    window's start, seed) of each seed that has both."""
     plotted = {}
     for name, roles in readings.items():
         plotted[name] = [(c.accuracy_at_correct_step, b.best_from_buggy_start, c.seed)
@@ -209,12 +221,13 @@ def stalled_level(readings: dict[str, dict[str, list[RunReading]]], path: Path) 
     return levels.pop()
 
 
-def plot(readings: dict[str, dict[str, list[RunReading]]], level: float, out: Path) -> None:
+def plot(readings: dict[str, dict[str, list[RunReading]]], level: float, claim: SeedClaim,
+         out: Path) -> None:
     figure, axis = plt.subplots(figsize=(7.5, 6.2))
     # The y axis runs from -0.02 to 1.02: the band's top as a fraction of that span.
-    axis.axvspan(CORRECT_TARGET, 1.02, ymin=0, ymax=(level + 0.02) / 1.04,
+    axis.axvspan(claim.correct_accuracy, 1.02, ymin=0, ymax=(level + 0.02) / 1.04,
                  color="tab:green", alpha=0.15, label="the seed's claim (both halves)")
-    axis.axvline(CORRECT_TARGET, color="grey", linestyle=":", linewidth=1)
+    axis.axvline(claim.correct_accuracy, color="grey", linestyle=":", linewidth=1)
     axis.axhline(level, color="grey", linestyle=":", linewidth=1)
     markers = "osD^vP*X"
     for index, (name, seeds) in enumerate(points(readings).items()):
@@ -227,8 +240,10 @@ def plot(readings: dict[str, dict[str, list[RunReading]]], level: float, out: Pa
                           fontsize=7)
     axis.set_xlim(-0.02, 1.02)
     axis.set_ylim(-0.02, 1.02)
-    axis.set_xlabel(f"correct run: held-out accuracy per character at step {CORRECT_STEP:,}")
-    axis.set_ylabel(f"buggy run: best held-out accuracy per character from step {BUGGY_FROM:,}")
+    axis.set_xlabel(f"correct run: held-out accuracy per character at step "
+                    f"{claim.correct_step:,}")
+    axis.set_ylabel(f"buggy run: best held-out accuracy per character from step "
+                    f"{claim.buggy_from_step:,}")
     axis.set_title("one point per seed (its number beside it)", fontsize=9)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="upper left")
@@ -253,10 +268,10 @@ def _correct_cells(run: RunReading | None) -> list[str]:
         return ["(not run)"] * 4
     if run.accuracy_at_correct_step is not None:
         at_step = f"{run.accuracy_at_correct_step:.1%}"
-    elif run.last_step < CORRECT_STEP:
+    elif run.last_step < run.claim.correct_step:
         at_step = f"(stopped at {run.last_step:,})"
     else:
-        at_step = f"(no evaluation at {CORRECT_STEP:,})"
+        at_step = f"(no evaluation at {run.claim.correct_step:,})"
     return [_step(run.step_left_chance, run), at_step, _step(run.step_first_target, run),
             _chance(run.tutorial_readout)]
 
@@ -266,16 +281,18 @@ def _buggy_cells(run: RunReading | None) -> list[str]:
         return ["(not run)"] * 2
     best = ("-" if run.best_from_buggy_start is None
             else f"{run.best_from_buggy_start:.1%}")
-    if run.last_step < BUGGY_TO:
+    if run.last_step < run.claim.buggy_to_step:
         best += f" (to {run.last_step:,})"
     return [_step(run.step_left_chance, run), best]
 
 
-def table(readings: dict[str, dict[str, list[RunReading]]], level: float) -> str:
-    lines = [f"| setting | seed | correct: left chance ({level:.0%}) | correct at "
-             f"{CORRECT_STEP:,} | correct: first {CORRECT_TARGET:.0%} | correct: tutorial's "
-             f"readout shows {CORRECT_TARGET:.0%} by {CORRECT_STEP:,} (chance) | buggy: left "
-             f"chance | buggy: best from {BUGGY_FROM:,} | both halves? |",
+def table(readings: dict[str, dict[str, list[RunReading]]], level: float,
+          claim: SeedClaim) -> str:
+    step, target = f"{claim.correct_step:,}", f"{claim.correct_accuracy:.0%}"
+    lines = [f"| setting | seed | correct: left chance ({level:.0%}) | correct at {step} | "
+             f"correct: first {target} | correct: tutorial's readout shows {target} by {step} "
+             f"(chance) | buggy: left chance | buggy: best from {claim.buggy_from_step:,} | "
+             f"both halves? |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, roles in readings.items():
         correct, buggy = by_seed(roles["correct"]), by_seed(roles["buggy"])
@@ -297,25 +314,34 @@ def runs_list(readings: dict[str, dict[str, list[RunReading]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(settings_path: Path, out: Path) -> list[Path]:
-    readings = read_settings(settings_path)
-    level = stalled_level(readings, settings_path)
+def write(settings_path: Path, out: Path, claim: SeedClaim) -> list[Path]:
+    """The map of a settings file's runs: tradeoff.png and tradeoff.md in `out`."""
+    made_by = f"python -m captcha_cnn.analysis.tradeoff {settings_path}"
+    return write_map(read_settings(settings_path, claim), claim, out, made_by, settings_path)
+
+
+def write_map(readings: dict[str, dict[str, list[RunReading]]], claim: SeedClaim, out: Path,
+              made_by: str, source: Path | str) -> list[Path]:
+    """Draw the map of `readings` and write its table: tradeoff.png and tradeoff.md in `out`;
+    `made_by` is the command the page names as its maker."""
+    level = stalled_level(readings, source)
     out.mkdir(parents=True, exist_ok=True)
     figure, report = out / "tradeoff.png", out / "tradeoff.md"
-    plot(readings, level, figure)
+    plot(readings, level, claim, figure)
+    step, target = f"{claim.correct_step:,}", f"{claim.correct_accuracy:.0%}"
     text = (f"# The seed's two halves, setting by setting\n\n"
-            f"Made by `python -m captcha_cnn.analysis.tradeoff {settings_path}` from each run's "
+            f"Made by `{made_by}` from each run's "
             f"metrics.jsonl. A seed gives both halves when its correct run is at "
-            f"{CORRECT_TARGET:.0%} held-out per character at step {CORRECT_STEP:,} and its buggy "
-            f"run stays below {level:.0%} per character from step {BUGGY_FROM:,} to step "
-            f"{BUGGY_TO:,}.\n\n![one point per seed]({figure.name})\n\n"
+            f"{target} held-out per character at step {step} and its buggy "
+            f"run stays below {level:.0%} per character from step {claim.buggy_from_step:,} to "
+            f"step {claim.buggy_to_step:,}.\n\n![one point per seed]({figure.name})\n\n"
             f"The tutorial read its accuracy differently: on {TUTORIAL_EVAL_CAPTCHAS} fresh "
             f"captchas every 100 steps, a noisy readout that can show 98% before the network "
             f"is there. The readout column is the chance that such a readout, taken at each of "
-            f"the run's evaluations up to step {CORRECT_STEP:,}, shows {CORRECT_TARGET:.0%} at "
+            f"the run's evaluations up to step {step}, shows {target} at "
             f"least once, given the accuracy the run had there on the held-out set (characters "
             f"counted as independent; errors that cluster within captchas make a lucky readout "
-            f"likelier still).\n\n{table(readings, level)}\n"
+            f"likelier still).\n\n{table(readings, level, claim)}\n"
             f"Runs (minutes of wall time as logged; see each setting's section for how many "
             f"ran side by side):\n\n{runs_list(readings)}")
     write_atomically(report, text.encode())
@@ -328,10 +354,13 @@ def main(argv=None) -> None:
     parser.add_argument("settings", type=Path, metavar="SETTINGS_YAML",
                         help="settings with their correct and buggy runs")
     parser.add_argument("--out", type=Path, required=True, help="folder for tradeoff.png/.md")
+    parser.add_argument("--claims", type=Path, default=DEFAULT_PLAN, metavar="PLAN_YAML",
+                        help="the plan whose claims: section holds the thresholds (default: "
+                             "configs/reproduce.yaml)")
     args = parser.parse_args(argv)
     if not args.settings.is_file():
         raise UserError(f"{args.settings}: no such settings file")
-    for path in write(args.settings, args.out):
+    for path in write(args.settings, args.out, read_claims(args.claims)):
         print(f"wrote {path}")
 
 

@@ -10,10 +10,13 @@ starts and completes a plan, and two at once never train one run twice.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from captcha_cnn.core.config import REPO_ROOT, ConfigError, find_config, read_yaml
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.train.resume import first_difference
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,27 @@ def read_plan_file(path: Path, allowed: set[str], required: set[str]) -> dict:
     if not isinstance(plan.get("set") or {}, dict):
         raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     return plan
+
+
+def with_published_copy(run: PlannedRun, published_runs: Path) -> PlannedRun:
+    """The run read from its published copy (results/runs/<name>, committed) when it has not
+    finished here (runs/ is not committed): a fresh checkout does not train it again."""
+    published = Path(published_runs) / run.name
+    here = Path(run.dir).resolve() == published.resolve()  # Planned straight into results/runs.
+    if (RunDir(run.dir).is_finished() and not here) or not (published / "summary.json").is_file():
+        return run
+    check_published_config(RunDir(published), run.config)
+    return replace(run, dir=published, published=True)
+
+
+def check_published_config(published: RunDir, config: dict) -> None:
+    """A published run stands for its planned run only if it was made with the same config: a
+    config edited since then must not be reported with another config's numbers."""
+    difference = first_difference(published.read_config(), config)
+    if difference is not None:
+        key, before, now = difference
+        raise UserError(f"{published.config}: {key} is {before!r} in the published run but "
+                        f"{now!r} in the plan; move the published run away to train it again")
 
 
 def shared_overrides(plan: dict) -> list[str]:

@@ -4,7 +4,10 @@ A sweep file (see configs/sweep.yaml) names a base experiment config, `--set` st
 every cell, the loss names, the seeds, and for each optimizer its own learning rates. Each cell is
 an ordinary run under `<runs>/<cell name>/`; a finished cell is skipped and an interrupted one
 resumes, so the same command continues a sweep. The report is a heatmap of held-out accuracy per
-cell (mean over seeds) and a markdown table with each cell's verdict.
+cell (mean over seeds) and a markdown table with each cell's verdict, in `<out>/sweep/`; each
+cell's small files are published in `<out>/runs/<cell name>/` (out: results/ by default). A cell
+published there and not in runs/ (a fresh checkout) is read from there, not trained again; the
+reproduction (`python -m captcha_cnn.experiments.reproduce`) redraws results/sweep/ that way.
 
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml                 # train what is missing, report
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml --report-only   # train nothing
@@ -30,6 +33,7 @@ from captcha_cnn.experiments.plans import (
     read_plan_file,
     shared_overrides,
     train_runs,
+    with_published_copy,
 )
 from captcha_cnn.model.levels import STALLED_FACTOR, chance_levels, loss_levels
 
@@ -60,8 +64,9 @@ def read_sweep(path: Path) -> dict:
     return sweep
 
 
-def cells(sweep: dict, runs_dir: Path) -> list[PlannedRun]:
-    """Every cell of the grid as a run, its config checked before anything trains."""
+def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]:
+    """Every cell of the grid as a run, its config checked before anything trains; a cell
+    finished and published in `published_runs` but not in `runs_dir` is read from there."""
     grid = []
     for optimizer in sweep["optimizers"]:
         extra = {k: v for k, v in optimizer.items() if k not in ("name", "learning_rates")}
@@ -74,10 +79,11 @@ def cells(sweep: dict, runs_dir: Path) -> list[PlannedRun]:
                          f"train.learning_rate={rate}", f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
             name = f"{label}-lr{rate:g}-{loss}-seed{seed}"
-            grid.append(PlannedRun(name, load_config(sweep["base"], overrides)[0],
-                                   Path(runs_dir) / name,
-                                   {"optimizer": label, "learning_rate": float(rate),
-                                    "loss": loss, "seed": seed}))
+            cell = PlannedRun(name, load_config(sweep["base"], overrides)[0],
+                              Path(runs_dir) / name,
+                              {"optimizer": label, "learning_rate": float(rate),
+                               "loss": loss, "seed": seed})
+            grid.append(with_published_copy(cell, published_runs))
     return grid
 
 
@@ -161,35 +167,41 @@ def heatmap(summary: list[dict], path: Path) -> None:
     save_figure(figure, path)
 
 
-def report(grid: list[PlannedRun], runs_dir: Path, out: Path) -> Path:
-    """Write heatmap.png, sweep.md and sweep.json into `out`, from the cells' metrics now."""
+def report(grid: list[PlannedRun], runs_dir: Path, results: Path, show: bool = True) -> Path:
+    """Write heatmap.png, sweep.md and sweep.json into `results/sweep/`, from the cells' metrics
+    now, and publish each cell's small files in `results/runs/`; return the sweep folder."""
     summary = summarize(grid)
     if not summary:
         raise UserError(f"{runs_dir}: no sweep cell has metrics yet")
-    out = Path(out)
+    out = Path(results) / "sweep"
     out.mkdir(parents=True, exist_ok=True)
     for cell in grid:  # The metrics behind every number, small enough to publish.
-        if RunDir(cell.dir).metrics.is_file():
-            publish_run_files(cell.dir, out / "runs" / cell.name)
+        if not cell.published and RunDir(cell.dir).metrics.is_file():
+            publish_run_files(cell.dir, Path(results) / "runs" / cell.name)
     heatmap(summary, out / "heatmap.png")
     write_atomically(out / "sweep.md", table(summary).encode())
     write_atomically(out / "sweep.json", (json.dumps(summary, indent=2) + "\n").encode())
-    print(table(summary))
+    if show:
+        print(table(summary))
     return out
 
 
 def main(argv=None) -> None:
     parser = plan_arguments(__doc__, "the sweep file: base config, losses, seeds, optimizers",
-                            None, runs="runs/sweep", out="docs/sweep")
+                            None, runs="runs/sweep", out="results")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing, report what the cells hold now")
     args = parser.parse_args(argv)
     if args.verbose:
         make_verbose()
-    grid = cells(read_sweep(args.plan), args.runs)
+    grid = cells(read_sweep(args.plan), args.runs, args.out / "runs")
     if not args.report_only:
         import_tensorflow_quietly()
-        train_runs(grid, args.data_dir, progress=not args.no_progress)
+        for cell in grid:
+            if cell.published:
+                print(f"{cell.name}: finished and published in {cell.dir}; not trained again")
+        train_runs([cell for cell in grid if not cell.published], args.data_dir,
+                   progress=not args.no_progress)
     out = report(grid, args.runs, args.out)
     print(f"wrote {out / 'heatmap.png'}, {out / 'sweep.md'} and {out / 'sweep.json'}")
 

@@ -41,6 +41,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.verbose:
         make_verbose()
+    if args.until is not None and args.until < 0:
+        raise UserError(f"--until {args.until}: must be a step (0 or more)")
 
     if args.image is not None:
         if len(args.runs) != 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from captcha_cnn.doctor import __main__ as doctor_cli
 from captcha_cnn.doctor.runs import diagnose_run

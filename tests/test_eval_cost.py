@@ -22,7 +22,7 @@ def run_every_step(tmp_path_factory, shared_data_dir):
 def test_summary_records_the_share_of_time_spent_evaluating(run_every_step):
     run, summary = run_every_step
     rows = run.read_metrics()
-    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5]
+    assert [row["step"] for row in rows] == [0, 1, 2, 3, 4, 5]
     assert all(row["eval_s"] > 0 for row in rows)
     # Every evaluation but the last one falls inside elapsed_s. The summary's elapsed_s is rounded
     # to 0.01 s and eval_share to 4 decimals: on a fast machine this run lasts about a second, so
@@ -41,9 +41,9 @@ def test_prediction_grid_is_drawn_only_at_checkpoints_and_the_end(run_every_step
     run, _ = run_every_step
     events = EventAccumulator(str(run.tensorboard))
     events.Reload()
-    assert [event.step for event in events.Tensors("test_char_acc")] == [1, 2, 3, 4, 5]
-    assert [event.step for event in events.Tensors("eval_s")] == [1, 2, 3, 4, 5]
-    assert [event.step for event in events.Tensors("held_out_predictions")] == [3, 5]
+    assert [event.step for event in events.Tensors("test_char_acc")] == [0, 1, 2, 3, 4, 5]
+    assert [event.step for event in events.Tensors("eval_s")] == [0, 1, 2, 3, 4, 5]
+    assert [event.step for event in events.Tensors("held_out_predictions")] == [0, 3, 5]
 
 
 def test_repeated_evaluations_of_one_model_agree(run_every_step, smoke_config, shared_data_dir):

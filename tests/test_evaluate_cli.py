@@ -3,7 +3,7 @@ reading of an image file, every error path, and the run's SavedModel export read
 process that does not have the project."""
 
 import pytest
-from helpers import assert_one_line_error, run_command
+from helpers import REPO, assert_one_line_error, run_command
 from PIL import Image
 
 import evaluate
@@ -29,11 +29,14 @@ def test_evaluate_until_compares_the_first_steps_only(smoke_run, tmp_path, run_m
                       "--until", "4")
     assert result.returncode == 0, result.stderr
     row = (tmp_path / "e" / "summary.md").read_text().splitlines()[-1]
-    assert row.split(" | ")[4] == "3"  # The smoke run evaluates at steps 3 and 6.
-    early = run_main(evaluate.main, str(smoke_run["run"]), "--out", str(tmp_path / "f"),
-                     "--until", "2")
-    assert_one_line_error(early, "--until 2:", "has no evaluation by step 2")
+    assert row.split(" | ")[4] == "3"  # The smoke run evaluates at steps 0, 3 and 6.
+    # A published run made before step 0 was evaluated starts at step 100.
+    early = run_main(evaluate.main, str(REPO / "results/runs/stall-correct-seed0"), "--out",
+                     str(tmp_path / "f"), "--until", "50")
+    assert_one_line_error(early, "--until 50:", "has no evaluation by step 50")
     assert not (tmp_path / "f").exists()
+    negative = run_main(evaluate.main, str(smoke_run["run"]), "--until=-1")
+    assert_one_line_error(negative, "--until -1: must be a step (0 or more)")
 
 
 def test_evaluate_reads_an_image_file(smoke_run, tmp_path, run_main):

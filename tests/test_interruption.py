@@ -107,7 +107,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(reference, tmp_path, r
     assert result.returncode == 0, result.stderr  # ... and does not block --resume.
     assert "resuming" in result.stdout
     resumed = metrics(run_dir)
-    assert [row["step"] for row in resumed] == list(range(10, 101, 10))  # No gap, no double.
+    assert [row["step"] for row in resumed] == list(range(0, 101, 10))  # No gap, no double.
     assert resumed == reference["metrics"]
     assert not list(run_dir.rglob(".*.tmp*"))
 
@@ -333,10 +333,10 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(smoke_config, shared_data
           progress=False)
     with open(run.metrics, "a") as handle:
         handle.write('{"step": 9, "train_lo')  # A crash in mid-append.
-    assert [row["step"] for row in run.read_metrics()] == [3, 6]
+    assert [row["step"] for row in run.read_metrics()] == [0, 3, 6]
     train(smoke_config("train.steps=9"), "run", run.path, resume=True, data_dir=shared_data_dir,
           progress=False)
-    assert [row["step"] for row in run.read_metrics()] == [3, 6, 9]
+    assert [row["step"] for row in run.read_metrics()] == [0, 3, 6, 9]
 
 
 def test_a_run_name_cannot_escape_the_runs_folder(smoke_config):

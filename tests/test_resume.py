@@ -21,7 +21,7 @@ def test_extended_run_matches_uninterrupted_run(smoke_config, shared_data_dir, t
           progress=False)
     train(full, "part", tmp_path / "part", resume=True, data_dir=shared_data_dir, progress=False)
     resumed = metrics_without_time(tmp_path / "part")
-    assert [row["step"] for row in resumed] == [3, 6, 9]
+    assert [row["step"] for row in resumed] == [0, 3, 6, 9]
     assert resumed == metrics_without_time(tmp_path / "full")
 
 
@@ -43,7 +43,7 @@ def test_rows_after_the_checkpoint_are_recomputed_not_doubled(smoke_config, shar
         run.checkpoints / "step-00000003.npz")
     run.summary.unlink()
     train(config, "run", run.path, resume=True, data_dir=shared_data_dir, progress=False)
-    assert [row["step"] for row in run.read_metrics()] == [3, 6]
+    assert [row["step"] for row in run.read_metrics()] == [0, 3, 6]
     assert metrics_without_time(run.path) == original
 
 

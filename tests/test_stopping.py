@@ -43,7 +43,7 @@ def test_time_limit_stops_a_run_that_resumes_only_when_given_more_time(
     limited = smoke_config("train.steps=1000", "train.max_minutes=0.0001")
     summary = train(limited, "run", tmp_path / "run", data_dir=shared_data_dir, progress=False)
     assert summary["stop_reason"] == "time_limit" and summary["steps"] == 1
-    assert [r["step"] for r in RunDir(tmp_path / "run").read_metrics()] == [1]  # Evaluated there.
+    assert [r["step"] for r in RunDir(tmp_path / "run").read_metrics()] == [0, 1]  # Start, and there.
     again = train(limited, "run", tmp_path / "run", resume=True, data_dir=shared_data_dir,
                   progress=False)
     assert again == summary  # Nothing to do: the same limit is still reached.

@@ -25,7 +25,7 @@ def test_smoke_run_writes_a_complete_run_directory(tmp_path):
     threads = json.loads((run / "environment.json").read_text())["threads"]
     assert set(threads) == {"cores", "intra_op", "inter_op"} and threads["cores"] >= 1
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [3, 6]
+    assert [row["step"] for row in rows] == [0, 3, 6]
     for key in ("train_loss", "test_loss", "test_char_acc", "test_whole_acc", "elapsed_s"):
         assert all(key in row for row in rows)
     # Six steps of a tiny model: the loss is still at ln(10) and accuracy near chance.

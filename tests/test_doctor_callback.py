@@ -85,7 +85,8 @@ def test_dead_names_the_layers_and_the_step(digits):
 def test_keras_from_logits_on_a_softmax_output_trains_but_gets_a_note(digits):
     """Keras reads the logits behind the softmax, so this learns; the note says that raw
     TensorFlow or a custom loss would not undo it."""
-    doctor = fit(mlp("softmax"), with_logits(), 1e-3, digits)
+    with pytest.warns(UserWarning, match="received `from_logits=True`"):  # Keras's own warning.
+        doctor = fit(mlp("softmax"), with_logits(), 1e-3, digits)
     assert doctor.verdict.kind == "learning"
     assert len(doctor.notes) == 1 and "from_logits=True" in doctor.notes[0]
     assert "1.461 per block of 10" in doctor.notes[0]

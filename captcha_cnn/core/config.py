@@ -9,6 +9,7 @@ one line. Nothing here imports TensorFlow, so a bad config fails in a fraction o
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,46 @@ def find_config(name: str) -> Path:
     raise ConfigError(f"{name}: config file not found (available in {CONFIG_DIR}: {available})")
 
 
-def read_yaml(path: Path) -> dict:
-    """Read a YAML mapping with the safe loader; an empty file is an empty mapping."""
+class UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key that appears twice in one mapping: PyYAML keeps the last
+    silently, so a section written twice would lose every key of the first."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden.
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # An unhashable key: the base loader says what is wrong.
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} appears twice (lines {first} and "
+                        f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml_text(text: str):
+    """YAML text read with the safe loader that refuses duplicate keys."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def read_yaml(path: Path, what: str = "config file") -> dict:
+    """Read a YAML mapping with the safe loader (duplicate keys refused); an empty file is an
+    empty mapping. Every problem is a one-line ConfigError naming the file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot read {what} ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        line = text_line_of(Path(path).read_bytes(), error.start)
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
+                          f"line {line}); save the file as UTF-8") from None
     try:
-        content = yaml.safe_load(text)
+        content = load_yaml_text(text)
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
@@ -69,9 +102,14 @@ def read_yaml(path: Path) -> dict:
     if content is None:
         return {}
     if not isinstance(content, dict):
-        raise ConfigError(f"{path}: a config must be a mapping of keys to values, "
+        raise ConfigError(f"{path}: a {what} must be a mapping of keys to values, "
                           f"not {type(content).__name__}")
     return content
+
+
+def text_line_of(data: bytes, offset: int) -> int:
+    """The line number (from 1) of byte `offset` in `data`."""
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _type_name(value: Any) -> str:
@@ -92,6 +130,8 @@ def _coerce(default: Any, value: Any, key: str, source: str) -> Any:
                 pass
         ok = isinstance(value, (int, float))
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"{source}: {key}: must be a finite number, got {value!r}")
     else:
         ok = isinstance(value, type(default))
     if not ok:
@@ -138,7 +178,7 @@ def parse_override(text: str, config: dict) -> dict:
         value: Any = raw
     else:
         try:
-            value = yaml.safe_load(raw)
+            value = load_yaml_text(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {text}: cannot read {raw!r} as a value") from None
     nested: Any = value

@@ -13,7 +13,6 @@ with a min-max band) and REPORT.md, every number in it read from those metrics.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -302,9 +301,9 @@ def publish(runs: list[PlannedRun], plan_path: Path, results: Path,
             groups.setdefault(run.tags["role"], []).append(rows)
             if not run.published:
                 publish_run_files(record.path, results / "runs" / run.name)
-            environment = json.loads(record.environment.read_text())
-            machines.add(f"{environment['device']}; " + ", ".join(
-                f"{k} {v}" for k, v in environment["versions"].items()))
+            environment = record.read_environment()
+            machines.add(f"{environment.get('device', 'device unknown')}; " + ", ".join(
+                f"{k} {v}" for k, v in environment.get("versions", {}).items()))
         if not groups:
             continue
         config = members[0].config

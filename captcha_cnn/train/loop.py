@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import signal
@@ -121,7 +120,7 @@ def finished_summary(run: RunDir, config: dict) -> dict | None:
     """The summary of a finished run that the current settings still call done, else None."""
     if not run.is_finished():
         return None
-    summary = json.loads(run.summary.read_text())
+    summary = run.read_summary()
     if stop_reason(summary["steps"], summary["final"], summary["elapsed_s"], config["train"]):
         print(f"{run.path} already finished {summary['steps']} steps; nothing to do.")
         return summary
@@ -162,16 +161,19 @@ def restore_or_start(session: Session, resume: bool) -> list[dict]:
     run, state, train_cfg = session.run, session.state, session.train_cfg
     here = {"device": session.device, "cpu": describe_cpu(), "threads": thread_settings()}
     if resume and run.checkpoint_paths():
-        run.remove_stale_temporaries()
+        # Everything is read and checked before the first write: damage changes nothing.
+        environment = run.read_environment()
         state.restore(run)
         if state.step > train_cfg["steps"]:
             raise UserError(f"{run.path} is already at step {state.step}: train.steps "
                             f"{train_cfg['steps']} would end it before that")
+        run.remove_stale_temporaries()
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
-        environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
         environment.setdefault("resumed", []).append({"step": state.step, **here})
     else:
+        if resume:  # A run stopped before its first checkpoint: the same seed redoes the same.
+            print(f"note: {run.path} has no checkpoint yet; starting it again from step 0")
         rows = []
         run.path.mkdir(parents=True, exist_ok=True)
         write_atomically(run.metrics, b"")
@@ -228,13 +230,15 @@ def compiled_step(session: Session):
 
 
 def take_step(train_step, batch, state: TrainingState, run: RunDir) -> None:
-    """One training step, its signals added to the running means; a diverged loss stops the run
-    with its last good checkpoint kept."""
+    """One training step, its signals added to the running means. A non-finite loss or gradient
+    norm stops the run before the step counts (the update it made is never checkpointed), with
+    the last finite checkpoint kept; the checkpoint writer refuses non-finite weights as well."""
     signals = {name: float(value) for name, value in train_step(*batch).items()}
-    if not math.isfinite(signals["train_loss"]):
-        raise UserError(f"loss became {signals['train_loss']} at step {state.step + 1}: training "
-                        f"diverged (try a smaller train.learning_rate); the last good "
-                        f"checkpoint in {run.checkpoints} is kept")
+    diverged = [name for name, value in signals.items() if not math.isfinite(value)]
+    if diverged:
+        name = "train_loss" if "train_loss" in diverged else diverged[0]
+        raise UserError(f"{name} became {signals[name]} at step {state.step + 1}: training "
+                        f"diverged (try a smaller train.learning_rate). {run.resume_point()}")
     state.step += 1
     state.accumulate(signals)
 

@@ -18,13 +18,13 @@ import glob
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from captcha_cnn.analysis.compare import load_run
 from captcha_cnn.analysis.plots import plt, save_figure
 from captcha_cnn.core.cli import run_cli
-from captcha_cnn.core.config import ConfigError, read_yaml
+from captcha_cnn.core.config import ConfigError, read_yaml, refuse_repeats
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.machine import cpu_kind
@@ -54,6 +54,7 @@ class RunReading:
     step_first_target: int | None        # first evaluation at CORRECT_TARGET or above
     best_from_buggy_start: float | None  # best held-out per character from step 1,000 on
     tutorial_readout: float              # chance the tutorial's readout shows 98% by step 4,000
+    config: dict = field(default_factory=dict, compare=False, repr=False)  # the run's config
 
 
 def read_run(path: Path) -> RunReading:
@@ -68,7 +69,8 @@ def read_run(path: Path) -> RunReading:
         accuracy_at_correct_step=accuracy.get(CORRECT_STEP),
         step_first_target=steps_to(rows, "test_char_acc", CORRECT_TARGET),
         best_from_buggy_start=max(later) if later else None,
-        tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"]))
+        tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"]),
+        config=run["config"])
 
 
 def tutorial_readout_chance(accuracy: dict[int, float], length: int) -> float:
@@ -113,7 +115,28 @@ def read_settings(path: Path) -> dict[str, dict[str, list[RunReading]]]:
                               f"buggy, got {shown!r}")
         readings[name] = {role: _runs_of(path, f"settings.{name}.{role}", roles[role])
                           for role in ROLES}
+    refuse_runs_used_twice(readings, path)
     return readings
+
+
+def refuse_runs_used_twice(readings: dict[str, dict[str, list[RunReading]]], path: Path) -> None:
+    """Each run folder is one point of the map, in one role of one setting: a run in two places
+    (or playing both roles) would be judged as two runs, or as correct and buggy at once."""
+    where: dict[Path, str] = {}
+    for name, roles in readings.items():
+        for role in ROLES:
+            for run in roles[role]:
+                key = f"settings.{name}.{role}"
+                folder = run.path.resolve()
+                if folder in where:
+                    raise ConfigError(f"{path}: {run.path} is listed in both {where[folder]} "
+                                      f"and {key}; each run may appear once in the map")
+                where[folder] = key
+        for correct, buggy in pairs(roles):
+            if correct.config == buggy.config:
+                raise ConfigError(f"{path}: settings.{name}: the correct run {correct.path} and "
+                                  f"the buggy run {buggy.path} (seed {correct.seed}) have the "
+                                  f"same config: one run cannot play both roles")
 
 
 def _runs_of(path: Path, key: str, patterns) -> list[RunReading]:
@@ -124,6 +147,7 @@ def _runs_of(path: Path, key: str, patterns) -> list[RunReading]:
         raise ConfigError(f"{path}: {key}: expected one or more run folders or glob patterns, "
                           f"got {patterns!r}")
     runs = []
+    refuse_repeats(patterns, path, key)
     for pattern in patterns:
         # os.path.join keeps an absolute pattern as it is; Path.glob refuses those.
         matches = sorted(Path(match) for match in glob.glob(os.path.join(path.parent, pattern))
@@ -132,6 +156,9 @@ def _runs_of(path: Path, key: str, patterns) -> list[RunReading]:
             raise ConfigError(f"{path}: {key}: '{pattern}' matches no folder (relative to "
                               f"{path.parent})")
         for match in matches:
+            if any(run.path.resolve() == match.resolve() for run in runs):
+                raise ConfigError(f"{path}: {key}: {match} is matched by more than one "
+                                  f"pattern; each run may appear once")
             try:
                 runs.append(read_run(match))
             except UserError as error:  # Not a run, or one with no evaluation yet.

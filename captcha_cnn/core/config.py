@@ -112,6 +112,17 @@ def text_line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+def refuse_repeats(values: list, path: Path, key: str) -> None:
+    """Refuse a list (of a plan, a map) whose items repeat: it would train or count one run as
+    several."""
+    seen: list = []
+    for value in values:
+        if value in seen:
+            raise ConfigError(f"{path}: {key}: {value!r} is listed twice in {values!r}; each "
+                              f"value makes its own runs, so list it once")
+        seen.append(value)
+
+
 def _type_name(value: Any) -> str:
     """The type's name with its article, as in "expected an integer"."""
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",

@@ -20,14 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import ConfigError, load_config
+from captcha_cnn.core.config import ConfigError, load_config, refuse_repeats
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
 from captcha_cnn.experiments.plans import (
     PlannedRun,
+    check_plan_folders,
+    check_planned_runs,
     plan_arguments,
     read_plan_file,
+    refuse_same_file_pairs,
     shared_overrides,
     train_runs,
 )
@@ -48,6 +51,8 @@ def read_plan(path: Path) -> dict:
     if not (isinstance(plan["seeds"], list) and plan["seeds"]
             and all(isinstance(seed, int) for seed in plan["seeds"])):
         raise ConfigError(f"{path}: seeds: expected a list of integers, got {plan['seeds']!r}")
+    refuse_repeats(plan["seeds"], path, "seeds")
+    refuse_same_file_pairs(plan["pairs"], path)
     notes = plan.get("notes") or []
     if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)):
         raise ConfigError(f"{path}: notes: expected a list of sentences for the report, "
@@ -337,6 +342,7 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
     plan = read_plan(plan_path)
     check_seeds(plan, seeds)  # Before anything happens.
     runs = planned_runs(plan, runs_dir, results)
+    check_planned_runs(runs, plan_path, same_config_within=("pair", "seed"))
     notes = plan.get("notes") or []
     if not train:
         return publish(runs, plan_path, results, notes)
@@ -374,6 +380,7 @@ def main(argv=None) -> None:
     if args.verbose:
         make_verbose()
     seeds = parse_seeds(args.seeds)
+    check_plan_folders(args)
     import_tensorflow_quietly(say_device=not args.publish_only)
     report = reproduce(args.plan, args.runs, args.out, seeds, args.data_dir,
                        progress=not args.no_progress, train=not args.publish_only)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from captcha_cnn.core.config import REPO_ROOT, dump
 from captcha_cnn.core.errors import UserError
-from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.files import check_folder_argument, write_atomically
 from captcha_cnn.core.machine import describe_cpu, package_versions
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.signals import StopRequest
@@ -86,6 +86,8 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     """Train one run as the config says; return the run's summary (its final numbers)."""
     called = time.perf_counter()
     run, experiment = locate_run(config, experiment, run_dir)
+    check_folder_argument(run.path, "--run-dir")  # Both before the slow work, not after it.
+    check_folder_argument(data_dir or captchas.DEFAULT_DATA_DIR, "--data-dir")
     with run.locked():  # One process per run directory; a second one changes nothing.
         # Fails fast, before any slow work, on a directory that must not be touched.
         resume = open_run_dir(run, config, resume)

@@ -116,7 +116,8 @@ def load_trained_model(run_path: Path):
     model = build_model(run.read_config())
     loaded = run.load_latest_checkpoint()
     if loaded is None:
-        raise UserError(f"{run.path}: no final model and no checkpoint to read images with")
+        raise UserError(f"{run.path}: no final model and no readable checkpoint with finite "
+                        f"weights to read images with")
     assign_checked(model_variables(model), loaded[1], run.checkpoints)
     return model
 

@@ -60,19 +60,22 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
-            seen = {}
+            seen: dict = {}
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden.
                     continue
                 key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    first = seen.get(key)
+                    seen.setdefault(key, line)
                 except TypeError:  # An unhashable key: the base loader says what is wrong.
                     continue
-                if first != key_node.start_mark.line + 1:
+                if first is not None:
+                    where = f"line {line}" if first == line else f"lines {first} and {line}"
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} appears twice (lines {first} and "
-                        f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+                        None, None, f"key {key!r} appears twice ({where}); keep one",
+                        key_node.start_mark)
         return super().construct_mapping(node, deep)
 
 

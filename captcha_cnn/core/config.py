@@ -84,13 +84,13 @@ def load_yaml_text(text: str):
     return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
-def read_yaml(path: Path, what: str = "config file") -> dict:
+def read_yaml(path: Path, what: str = "config") -> dict:
     """Read a YAML mapping with the safe loader (duplicate keys refused); an empty file is an
     empty mapping. Every problem is a one-line ConfigError naming the file."""
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read {what} ({error.strerror})") from None
+        raise ConfigError(f"{path}: cannot read {what} file ({error.strerror})") from None
     except UnicodeDecodeError as error:
         line = text_line_of(Path(path).read_bytes(), error.start)
         raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at "

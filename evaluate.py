@@ -17,6 +17,7 @@ from pathlib import Path
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.core.config import REPO_ROOT
 from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import check_folder_argument
 
 # Modes that train, moved to their own entry points; the old flags say where.
 MOVED = {"--reproduce": "python -m captcha_cnn.experiments.reproduce [PLAN_YAML]",
@@ -57,6 +58,8 @@ def main(argv=None) -> None:
 
     from captcha_cnn.analysis.compare import compare
 
+    if args.out is not None:
+        check_folder_argument(args.out, "--out")
     written = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare", args.until)
     print(f"wrote {', '.join(str(path) for path in written)}")
 

@@ -14,7 +14,9 @@ from pathlib import Path
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.data.glyphs import check_charset_drawable
 
 
 def main(argv=None) -> None:
@@ -48,6 +50,12 @@ def main(argv=None) -> None:
             raise UserError(f"{args.run_dir}: no run to resume (no config.yaml)")
         experiment = args.run_dir.name
     config, name = load_config(config_name, args.overrides)
+    source = " with --set ".join([config_name, " ".join(args.overrides)] if args.overrides
+                                 else [config_name])
+    check_charset_drawable(config, source)  # Before any image is made, or TensorFlow loads.
+    for flag, folder in (("--run-dir", args.run_dir), ("--data-dir", args.data_dir)):
+        if folder is not None:
+            check_folder_argument(folder, flag)
 
     import_tensorflow_quietly()  # Only once the config is valid: a bad one fails in a second.
     from captcha_cnn.train.loop import train

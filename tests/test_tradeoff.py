@@ -24,7 +24,8 @@ def make_run(folder: Path, loss: str, seed: int, accuracy: dict[int, float],
                                         f"data.charset={charset}"])[0]
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    rows = [{"step": step, "test_char_acc": value, "test_loss": 2.3, "elapsed_s": 0.006 * step}
+    rows = [{"step": step, "test_char_acc": value, "test_whole_acc": 0.0, "test_loss": 2.3,
+             "elapsed_s": 0.006 * step}
             for step, value in accuracy.items()]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return folder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +23,8 @@ def load_run(path: Path) -> dict:
     if not run.config.is_file():
         raise UserError(f"{path}: not a run directory (no config.yaml)")
     config = run.read_config()
-    try:
-        environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
-        data, loss = config["data"], config["loss"]
-    except (json.JSONDecodeError, TypeError, KeyError):
-        raise UserError(f"{path}: damaged run directory (config.yaml without data or loss, "
-                        f"or unreadable environment.json)") from None
+    environment = run.read_environment()
+    data, loss = config["data"], config["loss"]
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run.metrics}: no evaluation rows yet (the run has not reached its "
@@ -125,7 +120,8 @@ def load_trained_model(run_path: Path):
     model = build_model(run.read_config())
     loaded = run.load_latest_checkpoint()
     if loaded is None:
-        raise UserError(f"{run.path}: no final model and no checkpoint to read images with")
+        raise UserError(f"{run.path}: no final model and no readable checkpoint with finite "
+                        f"weights to read images with")
     assign_checked(model_variables(model), loaded[1], run.checkpoints)
     return model
 
@@ -137,6 +133,11 @@ def read_image(run_path: Path, image_path: Path) -> tuple[str, np.ndarray]:
     codec = LabelCodec(data["charset"], data["length"])
     pixels = read_image_array(image_path, data["width"], data["height"])
     logits = np.asarray(load_trained_model(run_path)(pixels, training=False))[0]
+    if not np.isfinite(logits).all():
+        raise UserError(f"{run_path}: the model's output for {image_path} is not finite "
+                        f"({np.count_nonzero(~np.isfinite(logits))} of {logits.size} logits): "
+                        f"its weights diverged, so it cannot read images; train a run that "
+                        f"does not diverge (a smaller train.learning_rate)")
     blocks = char_blocks(logits, codec.length)
     probabilities = np.exp(blocks - blocks.max(axis=-1, keepdims=True))
     probabilities /= probabilities.sum(axis=-1, keepdims=True)

@@ -21,14 +21,14 @@ import glob
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from captcha_cnn.analysis.claims import DEFAULT_PLAN, SeedClaim, read_claims
 from captcha_cnn.analysis.compare import load_run
 from captcha_cnn.analysis.plots import plt, save_figure
 from captcha_cnn.core.cli import run_cli
-from captcha_cnn.core.config import ConfigError, read_yaml
+from captcha_cnn.core.config import ConfigError, read_yaml, refuse_repeats
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.machine import cpu_kind
@@ -55,6 +55,7 @@ class RunReading:
     step_first_target: int | None        # first evaluation at the claim's accuracy or above
     best_from_buggy_start: float | None  # best held-out per character from the buggy window on
     tutorial_readout: float              # chance the tutorial's readout shows the target in time
+    config: dict = field(default_factory=dict, compare=False, repr=False)  # the run's config
 
 
 def read_run(path: Path, claim: SeedClaim) -> RunReading:
@@ -70,7 +71,8 @@ def read_run(path: Path, claim: SeedClaim) -> RunReading:
         step_first_target=steps_to(rows, "test_char_acc", claim.correct_accuracy),
         best_from_buggy_start=max(later) if later else None,
         tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"],
-                                                 claim))
+                                                 claim),
+        config=run["config"])
 
 
 def tutorial_readout_chance(accuracy: dict[int, float], length: int, claim: SeedClaim) -> float:
@@ -124,7 +126,29 @@ def parse_settings(settings, base: Path, source: str, key: str,
                               f"buggy, got {shown!r}")
         readings[name] = {role: _runs_of(base, source, f"{key}.{name}.{role}", roles[role],
                                          claim) for role in ROLES}
+    refuse_runs_used_twice(readings, source, key)
     return readings
+
+
+def refuse_runs_used_twice(readings: dict[str, dict[str, list[RunReading]]], source: str,
+                           key: str) -> None:
+    """Each run folder is one point of the map, in one role of one setting: a run in two places
+    (or playing both roles) would be judged as two runs, or as correct and buggy at once."""
+    where: dict[Path, str] = {}
+    for name, roles in readings.items():
+        for role in ROLES:
+            for run in roles[role]:
+                where_here = f"{key}.{name}.{role}"
+                folder = run.path.resolve()
+                if folder in where:
+                    raise ConfigError(f"{source}: {run.path} is listed in both {where[folder]} "
+                                      f"and {where_here}; each run may appear once in the map")
+                where[folder] = where_here
+        for correct, buggy in pairs(roles):
+            if correct.config == buggy.config:
+                raise ConfigError(f"{source}: {key}.{name}: the correct run {correct.path} and "
+                                  f"the buggy run {buggy.path} (seed {correct.seed}) have the "
+                                  f"same config: one run cannot play both roles")
 
 
 def _runs_of(base: Path, source: str, key: str, patterns, claim: SeedClaim) -> list[RunReading]:
@@ -135,6 +159,7 @@ def _runs_of(base: Path, source: str, key: str, patterns, claim: SeedClaim) -> l
         raise ConfigError(f"{source}: {key}: expected one or more run folders or glob patterns, "
                           f"got {patterns!r}")
     runs = []
+    refuse_repeats(patterns, source, key)
     for pattern in patterns:
         # os.path.join keeps an absolute pattern as it is; Path.glob refuses those.
         matches = sorted(Path(match) for match in glob.glob(os.path.join(base, pattern))
@@ -143,6 +168,9 @@ def _runs_of(base: Path, source: str, key: str, patterns, claim: SeedClaim) -> l
             raise ConfigError(f"{source}: {key}: '{pattern}' matches no folder (relative to "
                               f"{base})")
         for match in matches:
+            if any(run.path.resolve() == match.resolve() for run in runs):
+                raise ConfigError(f"{source}: {key}: {match} is matched by more than one "
+                                  f"pattern; each run may appear once")
             try:
                 runs.append(read_run(match, claim))
             except UserError as error:  # Not a run, or one with no evaluation yet.

@@ -1,12 +1,15 @@
-"""Writing files so that a reader, or a process killed halfway, never sees half of one.
+"""Writing files so that a reader, or a process killed halfway, never sees half of one; and
+checking, before any slow work, that a folder given on the command line can be one.
 
-No project imports: the data generator, the run directory and the figures all write through here.
+The data generator, the run directory and the figures all write through here.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from captcha_cnn.core.errors import UserError
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -21,3 +24,23 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def check_folder_argument(path: Path, flag: str) -> None:
+    """Refuse a folder argument that cannot become a folder (a regular file, a symbolic link to
+    nothing, a path under a file, a place without write permission) with a one-line error, so
+    that it is found before data is generated or a run trains, not after."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{flag} {path}: a symbolic link to {os.readlink(path)}, which does not "
+                        f"exist; create that folder or pass another {flag}")
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{flag} {path}: a file, not a folder; pass another {flag}")
+        return
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, not a folder; pass another {flag}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: cannot be created (no permission to write in "
+                        f"{existing}); pass another {flag}")

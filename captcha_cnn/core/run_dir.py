@@ -29,10 +29,19 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from captcha_cnn.core.config import load_defaults, merge, read_yaml
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.run_files import (
+    DamagedRunFile,
+    NonFiniteState,
+    array_problem,
+    is_integer,
+    is_number,
+    read_json_object,
+    read_metric_rows,
+)
 
 KEEP_CHECKPOINTS = 2
 LOCK_FILE = ".lock"
@@ -92,27 +101,27 @@ class RunDir:
     # Config ----------------------------------------------------------------------------------
 
     def read_config(self) -> dict:
-        """The run's resolved config (config.yaml); a one-line error if it is not a mapping."""
-        try:
-            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            config = None
-        if not isinstance(config, dict):
-            raise UserError(f"{self.config}: unreadable run config (not a YAML mapping)")
-        return config
+        """The run's resolved config (config.yaml), over the defaults: a key the project gained
+        after the run was made reads as its default. A file that is not UTF-8 YAML, not a
+        mapping, lacks a section, or holds an unknown key or a wrong type is a one-line error."""
+        saved = read_yaml(self.config, "run config")
+        defaults = load_defaults()
+        missing = [section for section in defaults if section not in saved]
+        if missing:
+            raise DamagedRunFile(f"{self.config}: damaged run config: no {', '.join(missing)} "
+                                 f"(a run saves its whole config); restore the file from a copy")
+        return merge(defaults, saved, str(self.config))
 
     # Metrics ---------------------------------------------------------------------------------
 
     def read_metrics(self) -> list[dict]:
-        """All complete rows. A torn last line (a crash in mid-append) is ignored."""
-        if not self.metrics.is_file():
-            return []
-        rows = []
-        for line in self.metrics.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
+        """Every row, checked. A torn last line (a crash in mid-append) is left out with a
+        warning; a damaged line with rows after it, or a line that is JSON but not a row, is a
+        DamagedRunFile error naming the line: nothing is ever skipped silently."""
+        rows, torn = read_metric_rows(self.metrics)
+        if torn is not None:
+            print(f"warning: {self.metrics}: line {torn} is torn (a write cut short); it is "
+                  f"left out (--resume drops it)", file=sys.stderr)
         return rows
 
     def append_metrics(self, row: dict) -> None:
@@ -123,8 +132,14 @@ class RunDir:
             os.fsync(handle.fileno())
 
     def keep_metrics_through(self, step: int) -> list[dict]:
-        """Drop rows after `step` (logged after the checkpoint we resume from); they are recomputed."""
-        rows = [row for row in self.read_metrics() if row["step"] <= step]
+        """Drop rows after `step` (logged after the checkpoint we resume from; they are
+        recomputed) and a torn last line. A damaged line anywhere else is an error, and the
+        file is then left as it is."""
+        rows, torn = read_metric_rows(self.metrics)
+        if torn is not None:
+            print(f"warning: {self.metrics}: dropping line {torn}, torn (a write cut short)",
+                  file=sys.stderr)
+        rows = [row for row in rows if row["step"] <= step]
         text = "".join(json.dumps(row) + "\n" for row in rows)
         write_atomically(self.metrics, text.encode("utf-8"))
         return rows
@@ -136,6 +151,13 @@ class RunDir:
         return sorted(self.checkpoints.glob("step-*.npz"))
 
     def save_checkpoint(self, step: int, arrays: dict[str, np.ndarray]) -> Path:
+        """Write the checkpoint of `step`, keeping the newest KEEP_CHECKPOINTS. Arrays that are
+        not all finite (a diverged run) are never written: NonFiniteState says which and what is
+        kept instead, so every checkpoint on disk is one a run can continue from."""
+        problem = array_problem(arrays)
+        if problem is not None:
+            raise NonFiniteState(f"{problem} at step {step}: training diverged (try a smaller "
+                                 f"train.learning_rate); not saved. {self.resume_point()}")
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -146,22 +168,71 @@ class RunDir:
         return path
 
     def load_latest_checkpoint(self) -> tuple[int, dict[str, np.ndarray]] | None:
-        """The newest readable checkpoint as (step, arrays); a damaged newest one falls back to the
-        one before it, with a warning. None when there is no readable checkpoint."""
+        """The newest good checkpoint as (step, arrays): readable, and every array finite. A
+        damaged or non-finite newest one falls back to the one before it, with a warning. None
+        when there is no good checkpoint."""
         for path in reversed(self.checkpoint_paths()):
             try:
                 with np.load(path, allow_pickle=False) as stored:
                     arrays = {name: stored[name] for name in stored.files}
-                return int(path.stem.split("-")[1]), arrays
+                step = int(path.stem.split("-")[1])
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
                 print(f"warning: checkpoint {path} is unreadable ({error}); trying an older one",
                       file=sys.stderr)
+                continue
+            problem = array_problem(arrays)
+            if problem is None:
+                return step, arrays
+            print(f"warning: checkpoint {path} holds {problem} (written by a run that diverged); "
+                  f"trying an older one", file=sys.stderr)
         return None
 
-    # Config, environment, summary ------------------------------------------------------------
+    def resume_point(self) -> str:
+        """What --resume would start from, in one sentence (for the divergence message)."""
+        paths = self.checkpoint_paths()
+        if not paths:
+            return ("There is no checkpoint yet: --resume would start again from step 0; start "
+                    "a new --run-dir with a smaller learning rate instead")
+        return f"The last finite checkpoint, {paths[-1]}, is kept; --resume starts from it"
+
+    # Environment, summary --------------------------------------------------------------------
 
     def write_json(self, path: Path, content: dict) -> None:
         write_atomically(path, (json.dumps(content, indent=2) + "\n").encode("utf-8"))
+
+    def read_environment(self) -> dict:
+        """environment.json (an empty mapping if there is none), checked: a damaged one is a
+        one-line error, never a traceback after other files were rewritten."""
+        if not self.environment.is_file():
+            return {}
+        what_to_do = "restore it, or delete it to go on without that record of the machine"
+        environment = read_json_object(self.environment, what_to_do)
+        for key, kind in (("device", str), ("versions", dict), ("cpu", dict),
+                          ("resumed", list), ("threads", dict)):
+            if key in environment and not isinstance(environment[key], kind):
+                raise DamagedRunFile(f"{self.environment}: damaged: {key} is "
+                                     f"{environment[key]!r}, not a {kind.__name__}; {what_to_do}")
+        return environment
+
+    def read_summary(self) -> dict:
+        """summary.json of a finished run, checked (it marks the run finished)."""
+        what_to_do = "delete it and run train.py --resume to finish the run again"
+        summary = read_json_object(self.summary, what_to_do)
+        final = summary.get("final")
+        if not (is_integer(summary.get("steps")) and is_number(summary.get("elapsed_s"))
+                and isinstance(final, dict) and is_integer(final.get("step"))):
+            raise DamagedRunFile(f"{self.summary}: damaged: no integer steps, number elapsed_s "
+                                 f"and final row; {what_to_do}")
+        return summary
+
+    def check_files(self) -> None:
+        """Read every small file of the run (config, metrics, environment, summary) and raise
+        the first damage found: called before a resume changes anything."""
+        self.read_config()
+        read_metric_rows(self.metrics)
+        self.read_environment()
+        if self.is_finished():
+            self.read_summary()
 
     def is_finished(self) -> bool:
         return self.summary.is_file()

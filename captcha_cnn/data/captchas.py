@@ -110,7 +110,12 @@ def _seeded_captcha(rng: random.Random):
 
 
 def to_gray(image: Image.Image) -> np.ndarray:
-    """Gray uint8 [height, width]: the mean of R, G and B, as the tutorial computes it."""
+    """Gray uint8 [height, width]: the mean of R, G and B, as the tutorial computes it. A
+    transparent image is first laid over white, as a person looking at it sees it (dropping the
+    alpha channel would turn ink drawn only in alpha into an all-black image)."""
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     return np.round(rgb.mean(axis=2)).astype(np.uint8)
 
@@ -192,15 +197,19 @@ def _load_verified(npz_path: Path, meta_path: Path, spec: DatasetSpec):
     if not (npz_path.is_file() and meta_path.is_file()):
         return None
     try:
-        meta = json.loads(meta_path.read_text())
-        intact = (meta.get("bytes") == npz_path.stat().st_size
+        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+        intact = (isinstance(meta, dict) and meta.get("bytes") == npz_path.stat().st_size
                   and meta.get("sha256") == _sha256(npz_path))
         if intact:
             with np.load(npz_path, allow_pickle=False) as arrays:
                 images, indices = arrays["images"], arrays["indices"]
-            if images.shape == (spec.size, spec.height, spec.width) and len(indices) == spec.size:
+            if (images.shape == (spec.size, spec.height, spec.width) and images.dtype == np.uint8
+                    and indices.shape == (spec.size, spec.length)
+                    and np.issubdtype(indices.dtype, np.integer)
+                    and (indices.size == 0 or 0 <= indices.min() <= indices.max()
+                         < len(spec.charset))):
                 return images, indices
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError):  # (UnicodeDecodeError and JSON errors included.)
         pass
     print(f"warning: cached dataset {npz_path} is damaged or incomplete; regenerating it",
           file=sys.stderr)

@@ -10,12 +10,15 @@ starts and completes a plan, and two at once never train one run twice.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from captcha_cnn.core.config import REPO_ROOT, ConfigError, find_config, read_yaml
 from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.data.glyphs import check_charset_drawable
 from captcha_cnn.train.resume import first_difference
 
 
@@ -62,6 +65,52 @@ def check_published_config(published: RunDir, config: dict) -> None:
         key, before, now = difference
         raise UserError(f"{published.config}: {key} is {before!r} in the published run but "
                         f"{now!r} in the plan; move the published run away to train it again")
+
+
+def refuse_same_file_pairs(pairs: dict, path: Path) -> None:
+    """A pair whose correct and buggy configs are one file would judge a run against itself."""
+    for name, (correct, buggy) in pairs.items():
+        if find_config(correct).resolve() == find_config(buggy).resolve():
+            raise ConfigError(f"{path}: pairs.{name}: {correct!r} and {buggy!r} are the same "
+                              f"file ({find_config(correct)}); a pair needs a correct and a "
+                              f"buggy config")
+
+
+def _described(run: PlannedRun) -> str:
+    tags = ", ".join(f"{key} {value}" for key, value in run.tags.items())
+    return f"{run.name} ({tags})" if tags else run.name
+
+
+def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=()) -> None:
+    """Before anything trains: every run's charset can be drawn, no two runs share a folder, and
+    no two runs that the report compares or counts together (those with equal values of the
+    tags `same_config_within`; all runs when it is empty) have the same config, which would
+    count one run as two, or judge a run against itself."""
+    folders: dict[Path, PlannedRun] = {}
+    configs: dict[tuple, PlannedRun] = {}
+    for run in runs:
+        check_charset_drawable(run.config, f"{path}: {run.name}")
+        folder = Path(run.dir).resolve()
+        if folder in folders:
+            raise ConfigError(f"{path}: {_described(folders[folder])} and {_described(run)} "
+                              f"would share the folder {run.dir}")
+        folders[folder] = run
+        key = (tuple(run.tags.get(tag) for tag in same_config_within),
+               json.dumps(run.config, sort_keys=True))
+        if key in configs:
+            raise ConfigError(f"{path}: {_described(configs[key])} and {_described(run)} have "
+                              f"the same config: the report would count one run as two, or judge "
+                              f"a run against itself; "
+                              f"make them differ or list the setting once")
+        configs[key] = run
+
+
+def check_plan_folders(args: argparse.Namespace) -> None:
+    """The folders a plan's entry point writes or reads, checked before any run trains."""
+    for flag, folder in (("--runs", args.runs), ("--out", args.out),
+                         ("--data-dir", args.data_dir)):
+        if folder is not None:
+            check_folder_argument(folder, flag)
 
 
 def shared_overrides(plan: dict) -> list[str]:

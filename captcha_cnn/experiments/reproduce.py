@@ -18,7 +18,6 @@ figures and table (results/studies/<name>/), the map (results/tradeoff/), the sw
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -32,6 +31,8 @@ from captcha_cnn.core.run_dir import RunDir, publish_run_files
 from captcha_cnn.experiments import sweep
 from captcha_cnn.experiments.plans import (
     PlannedRun,
+    check_plan_folders,
+    check_planned_runs,
     check_published_config,
     plan_arguments,
     train_runs,
@@ -133,9 +134,9 @@ def publish(runs: list[PlannedRun], plan: ReproductionPlan, results: Path,
                 publish_run_files(record.path, results / "runs" / run.name)
             judged.setdefault(pair.name, {}).setdefault(run.tags["role"], []).append(
                 read_run(results / "runs" / run.name, plan.claim))
-            environment = json.loads(record.environment.read_text())
-            machines.add(f"{environment['device']}; " + ", ".join(
-                f"{k} {v}" for k, v in environment["versions"].items()))
+            environment = record.read_environment()
+            machines.add(f"{environment.get('device', 'device unknown')}; " + ", ".join(
+                f"{k} {v}" for k, v in environment.get("versions", {}).items()))
         if not groups:
             continue
         config = members[0].config
@@ -224,6 +225,7 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
     plan = read_plan(plan_path)
     check_seeds(plan, seeds)  # Before anything happens.
     runs = planned_runs(plan, runs_dir, results)
+    check_planned_runs(runs, plan_path, same_config_within=("pair", "seed"))
     study_paths(plan, results)  # Every study's runs present, before anything trains.
     if train:
         for run in runs:  # Publish after every run: an interrupted reproduction shows its work.
@@ -257,6 +259,7 @@ def main(argv=None) -> None:
     if args.verbose:
         make_verbose()
     seeds = parse_seeds(args.seeds)
+    check_plan_folders(args)
     import_tensorflow_quietly(say_device=not args.publish_only)
     report = reproduce(args.plan, args.runs, args.out, seeds, args.data_dir,
                        progress=not args.no_progress, train=not args.publish_only)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captcha_cnn.analysis.claims import SeedClaim, parse_claims, parse_section
-from captcha_cnn.core.config import ConfigError, find_config, read_yaml
-from captcha_cnn.experiments.plans import read_plan_file
+from captcha_cnn.core.config import ConfigError, find_config, read_yaml, refuse_repeats
+from captcha_cnn.experiments.plans import read_plan_file, refuse_same_file_pairs
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes", "claims", "report", "studies", "tradeoff",
                   "sweep"}
@@ -121,6 +121,7 @@ def _seeds(seeds, path: Path, key: str) -> list[int]:
     if not (isinstance(seeds, list) and all(isinstance(seed, int) and not isinstance(seed, bool)
                                             for seed in seeds)):
         raise ConfigError(f"{path}: {key}: expected a list of integers, got {seeds!r}")
+    refuse_repeats(seeds, path, key)
     return seeds
 
 
@@ -154,6 +155,9 @@ def _pair(name: str, entry, seeds: list[int], shared: list[str], path: Path) -> 
         if not (isinstance(names, list) and all(isinstance(n, str) and n for n in names)):
             raise ConfigError(f"{path}: {key}.published.{role}: expected a list of run names, "
                               f"got {names!r}")
+    refuse_same_file_pairs({name: configs}, path)
+    for role, names in published.items():
+        refuse_repeats(names, path, f"{key}.published.{role}")
     pair_seeds = _seeds(entry["seeds"], path, f"{key}.seeds") if "seeds" in entry else seeds
     return Pair(name, (configs[0], configs[1]), about, pair_seeds,
                 [*shared, *(f"{k}={v}" for k, v in own_set.items())], published)

@@ -23,12 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import ConfigError, load_config
+from captcha_cnn.core.config import ConfigError, load_config, refuse_repeats
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
 from captcha_cnn.experiments.plans import (
     PlannedRun,
+    check_plan_folders,
+    check_planned_runs,
     plan_arguments,
     read_plan_file,
     shared_overrides,
@@ -49,6 +51,8 @@ def read_sweep(path: Path) -> dict:
     for key in ("losses", "seeds", "optimizers"):
         if not isinstance(sweep[key], list) or not sweep[key]:
             raise ConfigError(f"{path}: {key}: expected a non-empty list")
+    for key in ("losses", "seeds"):
+        refuse_repeats(sweep[key], path, key)
     if not isinstance(sweep["base"], str):
         raise ConfigError(f"{path}: base: expected a config name, got {sweep['base']!r}")
     for entry in sweep["optimizers"]:
@@ -61,6 +65,11 @@ def read_sweep(path: Path) -> dict:
         except (TypeError, ValueError):
             raise ConfigError(f"{path}: optimizers: learning_rates must be numbers, "
                               f"got {rates!r}") from None
+        if not all(0 < rate < float("inf") for rate in entry["learning_rates"]):
+            raise ConfigError(f"{path}: optimizers: {entry['name']}: learning_rates must be "
+                              f"positive finite numbers, got {rates!r}")
+        refuse_repeats(entry["learning_rates"], path, f"optimizers: {entry['name']}: "
+                                                      f"learning_rates")
     return sweep
 
 
@@ -194,7 +203,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.verbose:
         make_verbose()
+    check_plan_folders(args)
     grid = cells(read_sweep(args.plan), args.runs, args.out / "runs")
+    check_planned_runs(grid, args.plan)
     if not args.report_only:
         import_tensorflow_quietly()
         for cell in grid:

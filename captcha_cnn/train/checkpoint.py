@@ -64,11 +64,13 @@ class TrainingState:
     def restore(self, run: RunDir):
         loaded = run.load_latest_checkpoint()
         if loaded is None:
-            raise UserError(f"{run.checkpoints}: no readable checkpoint to resume from; "
-                            f"start a new run with another --run-dir")
+            raise UserError(f"{run.checkpoints}: no readable checkpoint with finite weights to "
+                            f"resume from; start a new run with another --run-dir")
         _, arrays = loaded
         variables = self._variables()
-        if set(arrays) != set(variables) | {"progress", "running_sums"}:
+        if set(arrays) != set(variables) | {"progress", "running_sums"} \
+                or arrays["progress"].shape != (3,) \
+                or arrays["running_sums"].shape != (len(self.signal_names),):
             raise UserError(f"{run.checkpoints}: checkpoint does not match the model in "
                             f"{run.config}")
         assign_checked(variables, arrays, run.checkpoints)

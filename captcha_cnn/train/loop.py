@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from captcha_cnn.core.config import REPO_ROOT, dump
 from captcha_cnn.core.errors import UserError
-from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.files import check_folder_argument, write_atomically
 from captcha_cnn.core.machine import describe_cpu, package_versions
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.signals import StopRequest
@@ -91,6 +91,8 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
     """Train one run as the config says; return the run's summary (its final numbers)."""
     called = time.perf_counter()
     run, experiment = locate_run(config, experiment, run_dir)
+    check_folder_argument(run.path, "--run-dir")  # Both before the slow work, not after it.
+    check_folder_argument(data_dir or captchas.DEFAULT_DATA_DIR, "--data-dir")
     with run.locked():  # One process per run directory; a second one changes nothing.
         # Fails fast, before any slow work, on a directory that must not be touched.
         resume = open_run_dir(run, config, resume)
@@ -125,7 +127,7 @@ def finished_summary(run: RunDir, config: dict) -> dict | None:
     """The summary of a finished run that the current settings still call done, else None."""
     if not run.is_finished():
         return None
-    summary = json.loads(run.summary.read_text())
+    summary = run.read_summary()
     stopped_by_doctor = (summary.get("stop_reason") == "doctor"
                          and summary.get("doctor_verdict") in config["doctor"]["stop_on"])
     if stopped_by_doctor or stop_reason(summary["steps"], summary["final"], summary["elapsed_s"],
@@ -169,16 +171,19 @@ def restore_or_start(session: Session, resume: bool) -> list[dict]:
     run, state, train_cfg = session.run, session.state, session.train_cfg
     here = {"device": session.device, "cpu": describe_cpu(), "threads": thread_settings()}
     if resume and run.checkpoint_paths():
-        run.remove_stale_temporaries()
+        # Everything is read and checked before the first write: damage changes nothing.
+        environment = run.read_environment()
         state.restore(run)
         if state.step > train_cfg["steps"]:
             raise UserError(f"{run.path} is already at step {state.step}: train.steps "
                             f"{train_cfg['steps']} would end it before that")
+        run.remove_stale_temporaries()
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
-        environment = json.loads(run.environment.read_text()) if run.environment.is_file() else {}
         environment.setdefault("resumed", []).append({"step": state.step, **here})
     else:
+        if resume:  # A run stopped before its first checkpoint: the same seed redoes the same.
+            print(f"note: {run.path} has no checkpoint yet; starting it again from step 0")
         rows = []
         run.path.mkdir(parents=True, exist_ok=True)
         write_atomically(run.metrics, b"")
@@ -284,13 +289,16 @@ class LiveDoctor:
 
 
 def take_step(train_step, batch, state: TrainingState, run: RunDir) -> dict:
-    """One training step, its signals added to the running means; a diverged loss stops the run
-    with its last good checkpoint kept."""
+    """One training step, its signals added to the running means and returned. A non-finite loss
+    or gradient norm stops the run before the step counts (the update it made is never
+    checkpointed), with the last finite checkpoint kept; the checkpoint writer refuses non-finite
+    weights as well."""
     signals = {name: float(value) for name, value in train_step(*batch).items()}
-    if not math.isfinite(signals["train_loss"]):
-        raise UserError(f"loss became {signals['train_loss']} at step {state.step + 1}: training "
-                        f"diverged (try a smaller train.learning_rate); the last good "
-                        f"checkpoint in {run.checkpoints} is kept")
+    diverged = [name for name, value in signals.items() if not math.isfinite(value)]
+    if diverged:
+        name = "train_loss" if "train_loss" in diverged else diverged[0]
+        raise UserError(f"{name} became {signals[name]} at step {state.step + 1}: training "
+                        f"diverged (try a smaller train.learning_rate). {run.resume_point()}")
     state.step += 1
     state.accumulate(signals)
     return signals

@@ -54,6 +54,7 @@ def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
     if not resume:
         raise UserError(f"{run.path} already holds a run: add --resume to continue it, "
                         f"or pass another --run-dir")
+    run.check_files()  # Damage is found now, before data is generated or anything written.
     saved = run.read_config()
     difference = first_difference(saved, config, ignore=RESUMABLE_CHANGES)
     if difference is not None:

@@ -112,8 +112,8 @@ def test_resume_drops_only_a_torn_last_line(damaged, capsys):
     run.summary.unlink()
     train(load_config("smoke.yaml", ["train.steps=9"])[0], "run", run.path, resume=True,
           data_dir=data, progress=False)
-    assert "dropping line 3, torn" in capsys.readouterr().err
-    assert [r["step"] for r in run.read_metrics()] == [3, 6, 9]
+    assert "dropping line 4, torn" in capsys.readouterr().err
+    assert [r["step"] for r in run.read_metrics()] == [0, 3, 6, 9]
 
 
 # Class 3: every file read back is checked ---------------------------------------------------
@@ -184,7 +184,7 @@ def test_a_damaged_checkpoint_falls_back_or_is_named(damaged, damage, capsys):
         return
     train(config, "run", run.path, resume=True, data_dir=data, progress=False)
     assert "trying an older one" in capsys.readouterr().err
-    assert [r["step"] for r in run.read_metrics()] == [3, 6, 9]  # Resumed from step 3.
+    assert [r["step"] for r in run.read_metrics()] == [0, 3, 6, 9]  # Resumed from step 3.
 
 
 @pytest.mark.parametrize("meta", [b"[1, 2]", b'"text"', b"\xff", b'{"bytes": "many"}', b"{"])

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 
 from captcha_cnn.analysis import tradeoff
+from captcha_cnn.analysis.claims import read_claims
 from captcha_cnn.core.config import ConfigError, load_config, read_yaml
 from captcha_cnn.experiments import reproduce, sweep
 from captcha_cnn.experiments.plans import PlannedRun, check_planned_runs
+
+CLAIM = read_claims()  # The published plan's thresholds.
 
 
 @pytest.mark.parametrize("text, key", [
@@ -77,7 +80,7 @@ def test_a_reproduction_that_judges_a_run_against_itself_is_refused(tmp_path, ru
     (tmp_path / "copy.yaml").write_text("base: smoke.yaml\n")
     path = tmp_path / "plan.yaml"
     path.write_text(f"pairs: {pairs.replace('COPY', str(tmp_path / 'copy.yaml'))}\n"
-                    f"seeds: {seeds}\n")
+                    f"seeds: {seeds}\nclaims: reproduce.yaml\nreport: reproduce.yaml\n")
     result = run_main(reproduce.main, str(path), "--runs", str(tmp_path / "runs"), "--out",
                       str(tmp_path / "out"), "--publish-only")
     assert result.returncode == 2 and fragment in result.stderr
@@ -129,11 +132,11 @@ def test_the_map_refuses_a_run_used_twice(two_runs, settings, fragment):
     path = two_runs / "settings.yaml"
     path.write_text(f"settings: {settings if settings.startswith('{') else '{' + settings + '}'}\n")
     with pytest.raises(ConfigError, match="settings.yaml") as raised:
-        tradeoff.read_settings(path)
+        tradeoff.read_settings(path, CLAIM)
     assert fragment in str(raised.value)
 
 
 def test_the_map_reads_a_correct_and_a_buggy_run(two_runs):
     path = two_runs / "settings.yaml"
     path.write_text("settings: {s: {correct: correct, buggy: buggy}}\n")
-    assert len(tradeoff.pairs(tradeoff.read_settings(path)["s"])) == 1
+    assert len(tradeoff.pairs(tradeoff.read_settings(path, CLAIM)["s"])) == 1

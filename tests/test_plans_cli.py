@@ -48,7 +48,7 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path, run_main):
      "optimizers: [{name: adam, learning_rates: [fast]}]\n", "learning_rates must be numbers"),
     ("base: smoke.yaml\nlosses: [softmax]\nseeds: [0]\n"
      "optimizers: [{name: adam, learning_rates: [1e-3]}]\n", "loss.name: unknown value 'softmax'"),
-    ("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\n", "missing keys ['optimizers']"),
+    ("base: smoke.yaml\nlosses: [logits]\nseeds: [0]\n", "optimizers: missing (a plan needs:"),
 ])
 def test_a_bad_sweep_file_is_refused(tmp_path, run_main, text, fragment):
     bad = tmp_path / "sweep.yaml"

@@ -71,7 +71,7 @@ def report_with(key: str, value) -> dict:
     ({"claims": claims_with("buggy", "min_steps", 9000)},
      "claims.buggy.min_steps: 9000 is longer than the window"),
     ({"claims": {"correct": {}}}, "claims.buggy: missing"),
-    ({"claims": None}, "missing keys ['claims']"),
+    ({"claims": None}, "claims: missing (a plan needs:"),
     ({"report": report_with("verdict", "x")}, "report.verdict: unknown key"),
     ({"report": report_with("title", 3)}, "report.title: expected a string, got 3"),
     ({"report": report_with("rows", {"correct_loss": "x"})}, "report.rows.buggy_accuracy: missing"),

@@ -50,7 +50,7 @@ def test_time_limit_stops_a_run_that_resumes_only_when_given_more_time(
     longer = train(smoke_config("train.steps=6"), "run", tmp_path / "run", resume=True,
                    data_dir=shared_data_dir, progress=False)
     assert longer["stop_reason"] == "steps" and longer["steps"] == 6
-    assert [r["step"] for r in RunDir(tmp_path / "run").read_metrics()] == [1, 3, 6]
+    assert [r["step"] for r in RunDir(tmp_path / "run").read_metrics()] == [0, 1, 3, 6]
 
 
 @pytest.mark.slow
@@ -70,5 +70,5 @@ def test_resumed_fast_recipe_matches_uninterrupted(smoke_config, shared_data_dir
         return [{k: v for k, v in r.items() if k not in ("elapsed_s", "eval_s")}
                 for r in RunDir(path).read_metrics()]
 
-    assert [r["step"] for r in run.read_metrics()] == [3, 6, 9]
+    assert [r["step"] for r in run.read_metrics()] == [0, 3, 6, 9]
     assert without_time(run.path) == without_time(tmp_path / "full")

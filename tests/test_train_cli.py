@@ -38,10 +38,10 @@ def test_smoke_run_writes_a_complete_run_directory(tmp_path):
     events.Reload()
     for tag in ("train_loss", "test_loss", "test_char_acc", "test_whole_acc"):
         assert tag in events.Tags()["tensors"]
-    assert [event.step for event in events.Tensors("test_char_acc")] == [3, 6]
+    assert [event.step for event in events.Tensors("test_char_acc")] == [0, 3, 6]
     assert "config" in events.Tags()["tensors"]  # The resolved config, as text.
     image_events = events.Tensors("held_out_predictions")  # TF 2 images are tensor events too.
-    assert [event.step for event in image_events] == [3, 6]
+    assert [event.step for event in image_events] == [0, 3, 6]
     stdout = result.stdout
     for derived in ("run directory:", "device:", "40 wide (4 x 10)", "parameters",
                     "6 x 16 images = 96 images"):

@@ -47,6 +47,11 @@ KEEP_CHECKPOINTS = 2
 LOCK_FILE = ".lock"
 
 
+# What every run has saved since the first one; a section added to the defaults later (doctor)
+# may be missing from an older run, and reads as its defaults.
+RUN_CONFIG_SECTIONS = ("seed", "data", "model", "loss", "train")
+
+
 class RunLocked(UserError):
     """Another process is training in this run directory."""
 
@@ -102,11 +107,12 @@ class RunDir:
 
     def read_config(self) -> dict:
         """The run's resolved config (config.yaml), over the defaults: a key the project gained
-        after the run was made reads as its default. A file that is not UTF-8 YAML, not a
-        mapping, lacks a section, or holds an unknown key or a wrong type is a one-line error."""
+        after the run was made reads as its default (a whole section, such as doctor, too). A
+        file that is not UTF-8 YAML, not a mapping, lacks one of RUN_CONFIG_SECTIONS, or holds
+        an unknown key or a wrong type is a one-line error."""
         saved = read_yaml(self.config, "run config")
         defaults = load_defaults()
-        missing = [section for section in defaults if section not in saved]
+        missing = [section for section in RUN_CONFIG_SECTIONS if section not in saved]
         if missing:
             raise DamagedRunFile(f"{self.config}: damaged run config: no {', '.join(missing)} "
                                  f"(a run saves its whole config); restore the file from a copy")

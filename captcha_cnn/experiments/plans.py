@@ -38,9 +38,12 @@ def read_plan_file(path: Path, allowed: set[str], required: set[str]) -> dict:
     """A plan file's mapping, with unknown and missing keys refused and `set` checked."""
     plan = read_yaml(find_config(str(path)))
     unknown, missing = sorted(set(plan) - allowed), sorted(required - set(plan))
-    if unknown or missing:
-        raise ConfigError(f"{path}: unknown keys {unknown} / missing keys {missing} "
-                          f"(this plan has: {', '.join(sorted(allowed))})")
+    if unknown:
+        raise ConfigError(f"{path}: {unknown[0]}: unknown key (a plan may have: "
+                          f"{', '.join(sorted(allowed))})")
+    if missing:
+        raise ConfigError(f"{path}: {missing[0]}: missing (a plan needs: "
+                          f"{', '.join(sorted(required))})")
     if not isinstance(plan.get("set") or {}, dict):
         raise ConfigError(f"{path}: set: expected a mapping of KEY: VALUE")
     return plan

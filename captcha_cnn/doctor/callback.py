@@ -16,6 +16,7 @@ Between looks it watches the batch loss that `fit` logs, so a NaN stops nothing 
 from __future__ import annotations
 
 import math
+import threading
 
 import keras
 import numpy as np
@@ -56,9 +57,11 @@ class Doctor(keras.callbacks.Callback):
         self.every, self.block_size, self.stop_on, self.verbose = every, block_size, stop_on, verbose
         self.history: list[Verdict] = []
         self.notes: list[str] = []
-        self.step = 0
+        self.step = 0  # Training batches seen, counted at each epoch's end.
+        self._epoch_start = self._seen = 0
+        self._lock = threading.Lock()
         self._diagnosis: Diagnosis | None = None
-        self._look = None
+        self._look = self._looked_at = None
 
     @property
     def verdict(self) -> Verdict | None:
@@ -67,22 +70,41 @@ class Doctor(keras.callbacks.Callback):
     # Keras hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
-        self._look = self._compile_look()
+        if self._look is None or self._looked_at is not self.model:  # Compiled once per model.
+            self._look, self._looked_at = self._compile_look(), self.model
         if self._diagnosis is None:  # A second fit() on the same doctor goes on where it was.
             self._diagnosis = Diagnosis(self._levels_from_first_look())
-        self._observe()
+        self._epoch_start = self.step
+        self._observe(self.step)
+
+    # Keras runs batch-end callbacks in worker threads when every callback says it is safe;
+    # otherwise it waits for each batch's numbers before the next batch starts. The doctor only
+    # reads, so it says so: a look then runs beside training (its weights may be a step apart
+    # from one layer to the next) and costs fit no wait. Steps come from the batch index, not a
+    # counter, since the threads may run out of order; the lock keeps one look at a time.
+    async_safe = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.step
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
+        step = self._epoch_start + batch + 1
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self._record(self._diagnosis.add(Observation(self.step, float(loss))))
-        elif self.step % self.every == 0:
-            self._observe()
+        with self._lock:
+            self._seen = max(self._seen, step)
+            if loss is not None and not math.isfinite(float(loss)) and (
+                    self.verdict is None or self.verdict.kind != "diverging"):
+                self._record(self._diagnosis.add(Observation(step, float(loss))))
+            elif step % self.every == 0 and (self.verdict is None or step > self.verdict.at):
+                self._observe(step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.step = self._seen  # Keras waits for the batch threads before this hook.
 
     def on_train_end(self, logs=None):
+        self.step = self._seen
         if self.verdict is None or self.verdict.at != self.step:
-            self._observe()
+            self._observe(self.step)
 
     # Looking -------------------------------------------------------------------------------
 
@@ -133,10 +155,10 @@ class Doctor(keras.callbacks.Callback):
         return (np.asarray(outputs, dtype=np.float64), float(loss),
                 [float(norm) for norm in norms], [np.asarray(value) for value in largest])
 
-    def _observe(self) -> None:
+    def _observe(self, step: int) -> None:
         outputs, loss, norms, largest = self._run_look()
         observation = Observation(
-            step=self.step, loss=loss, accuracy=self._accuracy(outputs),
+            step=step, loss=loss, accuracy=self._accuracy(outputs),
             dead={name: float(np.mean(values <= 0.0))
                   for name, values in zip(self.unit_layers, largest, strict=True)},
             gradients=dict(zip(self._layer_names, norms, strict=True)))

@@ -6,8 +6,10 @@
 The model is a small CNN (two 3x3 convolutions, 32 and 64 channels, a 128-unit dense layer) on
 scikit-learn's digits upscaled to 32x32: 1,797 images, batch 32, 5 epochs (285 batches), so a
 training step costs what a real one does rather than the microseconds an MLP on 8x8 digits
-would. Fits alternate (without, with, without, ...) so drift in the machine's speed hits both;
-the ratio of the medians is the figure.
+would. Fits alternate (without, with, without, ...) so drift in the machine's speed hits both.
+Whole fits of a few seconds vary by 10% or more on a shared 2-core machine, more than the
+doctor costs, so the doctor's own look is also timed alone (median of 30 looks) and the figure
+is the looks' share of a fit: looks per fit x one look / one fit without the doctor.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.machine import cpu_extensions, cpu_kind, cpu_name
 
 EPOCHS, BATCH_SIZE, PROBE_SIZE = 5, 32, 128
+TIMED_LOOKS = 30
 
 
 def digits_32():
@@ -70,6 +73,24 @@ def time_fit(images, labels, every: int | None) -> float:
     return time.perf_counter() - started
 
 
+def time_one_look(images, labels, every: int) -> float:
+    """Seconds for one of the doctor's looks (compiled once, as in a fit), median of TIMED_LOOKS."""
+    import keras
+
+    from captcha_cnn.doctor import Doctor
+
+    keras.utils.set_random_seed(0)
+    model = small_cnn()
+    doctor = Doctor((images[:PROBE_SIZE], labels[:PROBE_SIZE]), every=every, verbose=False)
+    model.fit(images, labels, batch_size=BATCH_SIZE, epochs=1, verbose=0, callbacks=[doctor])
+    times = []
+    for _ in range(TIMED_LOOKS):
+        started = time.perf_counter()
+        doctor._observe(doctor.step)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,14 +105,19 @@ def main(argv=None) -> None:
         times["without"].append(time_fit(images, labels, None))
         times["with"].append(time_fit(images, labels, args.every))
     medians = {kind: statistics.median(values) for kind, values in times.items()}
-    result = {"every": args.every, "epochs": EPOCHS, "batches": EPOCHS * -(-len(images) // BATCH_SIZE),
-              "seconds": times, "median_s": medians,
-              "overhead": round(medians["with"] / medians["without"] - 1, 4),
+    batches = EPOCHS * -(-len(images) // BATCH_SIZE)
+    looks = batches // args.every + 1  # And one at the start of each fit.
+    look_s = time_one_look(images, labels, args.every)
+    result = {"every": args.every, "epochs": EPOCHS, "batches": batches, "looks_per_fit": looks,
+              "seconds": times, "median_s": medians, "look_s": round(look_s, 5),
+              "looks_share": round(looks * look_s / medians["without"], 4),
+              "whole_fit_ratio": round(medians["with"] / medians["without"], 4),
               "cpu": cpu_name(), "cpu_kind": cpu_kind(cpu_extensions())}
     write_atomically(args.out, (json.dumps(result, indent=2) + "\n").encode())
-    print(f"fit without the doctor {medians['without']:.2f} s, with it (every {args.every} "
-          f"batches) {medians['with']:.2f} s (medians of {args.repeats}): overhead "
-          f"{result['overhead']:+.1%} on {result['cpu_kind']}; wrote {args.out}")
+    print(f"one look {look_s * 1000:.1f} ms; {looks} looks in a fit of {batches} batches without "
+          f"the doctor {medians['without']:.2f} s: {result['looks_share']:.1%} of its time. Whole "
+          f"fits with/without: {medians['with']:.2f}/{medians['without']:.2f} s (medians of "
+          f"{args.repeats}) on {result['cpu_kind']}; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -114,3 +114,38 @@ def test_the_command_refuses_a_folder_that_is_not_a_run(run_main, tmp_path):
     result = run_main(doctor_cli.main, str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path}: not a run directory (no config.yaml)"
+
+
+def test_doctor_stop_on_ends_a_run_at_that_verdict_and_counts_it_finished(smoke_config,
+                                                                          shared_data_dir,
+                                                                          tmp_path, capsys):
+    """The smoke buggy run is fed probabilities from step 0: with that verdict in doctor.stop_on
+    it ends there, finished (model and summary written), and a rerun has nothing to do."""
+    from captcha_cnn.core.config import load_config
+    from captcha_cnn.core.run_dir import RunDir
+    from captcha_cnn.train.loop import train
+
+    config = load_config("smoke_buggy.yaml", ["doctor.stop_on=[probabilities_as_logits]"])[0]
+    summary = train(config, "run", tmp_path / "run", data_dir=shared_data_dir, progress=False)
+    assert (summary["stop_reason"], summary["steps"]) == ("doctor", 0)
+    assert summary["doctor_verdict"] == "probabilities_as_logits"
+    run = RunDir(tmp_path / "run")
+    assert run.is_finished() and run.model.is_file()
+    assert "doctor, step 0: probabilities_as_logits since step 0" in capsys.readouterr().out
+    again = train(config, "run", tmp_path / "run", resume=True, data_dir=shared_data_dir,
+                  progress=False)
+    assert again == summary
+    assert "nothing to do" in capsys.readouterr().out
+    # Without the stop, the same run goes on from its step-0 checkpoint (a resumable change).
+    resumed = train(load_config("smoke_buggy.yaml")[0], "run", tmp_path / "run", resume=True,
+                    data_dir=shared_data_dir, progress=False)
+    assert resumed["steps"] == 6 and resumed["stop_reason"] == "steps"
+    assert [row["step"] for row in run.read_metrics()] == [0, 3, 6]
+
+
+def test_doctor_stop_on_refuses_an_unknown_verdict():
+    from captcha_cnn.core.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"doctor.stop_on: unknown verdict 'learning' "
+                                          r"\(allowed: diverging, dead, hiding, "):
+        load_config("smoke.yaml", ["doctor.stop_on=[dead, learning]"])

@@ -213,12 +213,14 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     # A resumed run may already be done: killed after its last step, or given a new stop rule.
     reason = stop_reason(state.step, rows[-1] if rows else None, state.elapsed_s, train_cfg)
     with StopRequest() as stop, bar:
-        if state.step == 0 and reason is None:
+        if state.step == 0 and not rows and reason is None:
             # Step 0: the initial state's row, so every curve and unit count starts there.
             batch = next(batches)
             state.accumulate(measure_step(session)(*batch))
-            doctor.judge_row(evaluate_now(session, bar, final=False), bar)
+            reason = doctor.judge_row(evaluate_now(session, bar, final=False), bar)
             batches = itertools.chain([batch], batches)
+            if reason is not None:  # Stopped by the doctor before the first step.
+                state.save(run)
         while reason is None:
             signals = take_step(train_step, next(batches), state, run)
             bar.update(1)

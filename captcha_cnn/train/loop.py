@@ -9,7 +9,6 @@ import re
 import signal
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -25,8 +24,6 @@ from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, training_batches
-from captcha_cnn.doctor.runs import levels_of, observation_of
-from captcha_cnn.doctor.verdict import Diagnosis, Verdict
 from captcha_cnn.model.levels import chance_levels, loss_levels
 from captcha_cnn.model.losses import LOSSES, arrange
 from captcha_cnn.model.networks import build_model
@@ -42,9 +39,10 @@ from captcha_cnn.train.devices import (
 )
 from captcha_cnn.train.evaluator import Evaluator
 from captcha_cnn.train.export import export_saved_model
+from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor, measure_step
 from captcha_cnn.train.resume import open_run_dir
-from captcha_cnn.train.session import Session
-from captcha_cnn.train.steps import make_train_step, signal_names
+from captcha_cnn.train.session import Session, compiled_step
+from captcha_cnn.train.steps import signal_names
 
 REPO_RUNS = REPO_ROOT / "runs"
 # A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
@@ -243,53 +241,6 @@ def run_loop(session: Session, rows: list[dict], data_dir: Path | None, progress
     return reason
 
 
-def compiled_step(session: Session, update: bool = True):
-    """The compiled training step for this run's model, optimizer, loss and placement (with
-    `update=False`: the same signals, measured without changing anything)."""
-    loss_cfg = session.config["loss"]
-    return make_train_step(session.model, session.optimizer, loss_cfg["name"], loss_cfg["layout"],
-                           session.config["data"]["length"], session.placement.strategy,
-                           loss_cfg["prior_pull"], update=update)
-
-
-def measure_step(session: Session):
-    """The training signals of a batch at the current weights, as floats, with no update."""
-    step = compiled_step(session, update=False)
-    return lambda images, labels: {name: float(value)
-                                   for name, value in step(images, labels).items()}
-
-
-class LiveDoctor:
-    """The doctor during training: a verdict with each evaluation (printed) and at each
-    `doctor.every` steps between them (printed when its kind changes); the stop reason "doctor"
-    once a verdict in `doctor.stop_on` is given."""
-
-    def __init__(self, session: Session, kept_rows: list[dict]):
-        self.session = session
-        self.every, self.stop_on = session.config["doctor"]["every"], session.config["doctor"]["stop_on"]
-        self.diagnosis = Diagnosis(levels_of(session.config))
-        for row in kept_rows:  # A resumed run: the verdicts so far, so "since" stays right.
-            self.diagnosis.add(observation_of(row))
-
-    def judge_row(self, row: dict, bar: tqdm) -> str | None:
-        return self._record(self.diagnosis.add(observation_of(row)), bar, always=True)
-
-    def look(self, step: int, signals: dict, bar: tqdm) -> str | None:
-        return self._record(self.diagnosis.add(self.session.evaluator.look(step, signals)), bar,
-                            always=False)
-
-    def _record(self, verdict: Verdict, bar: tqdm, always: bool) -> str | None:
-        history = self.diagnosis.history
-        changed = len(history) < 2 or history[-2].kind != verdict.kind
-        if changed or always:
-            bar.write(f"doctor, step {verdict.at:,}: {verdict.kind} since step {verdict.step:,}: "
-                      f"{verdict.evidence}" + (f"; {verdict.advice}" if changed else ""))
-        if verdict.kind in self.stop_on:
-            self.session.run.write_json(self.session.run.path / DOCTOR_STOP, asdict(verdict))
-            return "doctor"
-        return None
-
-
 def take_step(train_step, batch, state: TrainingState, run: RunDir) -> dict:
     """One training step, its signals added to the running means and returned. A non-finite loss
     or gradient norm stops the run before the step counts (the update it made is never
@@ -362,8 +313,7 @@ STOP_REASONS = {"steps": "train.steps reached",
                 "target": "train.stop_at_whole_acc reached",
                 "time_limit": "train.max_minutes reached",
                 "doctor": "a verdict in doctor.stop_on"}
-# Written when the doctor stops a run: the verdict that stopped it.
-DOCTOR_STOP = "doctor_stop.json"
+
 
 
 def stop_reason(step: int, row: dict | None, elapsed_s: float, train: dict) -> str | None:

@@ -11,6 +11,7 @@ from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.train.checkpoint import TrainingState
 from captcha_cnn.train.devices import Placement
 from captcha_cnn.train.evaluator import Evaluator
+from captcha_cnn.train.steps import make_train_step
 
 
 @dataclass
@@ -32,3 +33,12 @@ class Session:
     @property
     def train_cfg(self) -> dict:
         return self.config["train"]
+
+
+def compiled_step(session: Session, update: bool = True):
+    """The compiled training step for this run's model, optimizer, loss and placement (with
+    `update=False`: the same signals, measured without changing anything)."""
+    loss_cfg = session.config["loss"]
+    return make_train_step(session.model, session.optimizer, loss_cfg["name"], loss_cfg["layout"],
+                           session.config["data"]["length"], session.placement.strategy,
+                           loss_cfg["prior_pull"], update=update)

@@ -132,3 +132,18 @@ def test_it_prints_a_verdict_when_the_kind_changes(digits, capsys):
 def test_every_must_be_positive():
     with pytest.raises(ValueError, match="every must be a positive number of batches, not 0"):
         Doctor(probe=(np.zeros((1, 8, 8)), np.zeros((1, 10))), every=0)
+
+
+def test_a_subclassed_model_gets_verdicts_without_unit_health(digits):
+    class TwoLayers(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)
+
+        def call(self, inputs):
+            return self.out(self.hidden(keras.ops.reshape(inputs, (-1, 64))))
+
+    doctor = fit(TwoLayers(), with_logits(), 3e-3, digits)
+    assert (doctor.history[0].kind, doctor.verdict.kind) == ("plateau", "learning")
+    assert doctor.notes == ["unit health not measured: the model has no functional graph "
+                            "(a subclassed model)"]

@@ -207,9 +207,10 @@ def map_line(readings: dict[str, dict[str, list[RunReading]]], link: str) -> str
                else "") + ".\n")
 
 
-def flat_layout_section(length: int, classes: int) -> str:
+def flat_layout_section(length: int, classes: int, template: str, fields: dict) -> str:
     """The seed's flat multi-hot call, measured on the op itself: the loss value and gradient the
-    fused kernel gives, against the true gradient of the same loss, for one label row."""
+    fused kernel gives, against the true gradient of the same loss, for one label row, written
+    into the plan's `report.flat_layout` template (`fields`: the claim's thresholds)."""
     import tensorflow as tf  # Only here: the rest of publishing needs no TensorFlow.
 
     from captcha_cnn.model.losses import per_example_loss
@@ -231,18 +232,7 @@ def flat_layout_section(length: int, classes: int) -> str:
             cells.append(f"{gradient[0]:+.3f} / {gradient[1]:+.3f} / {gradient.sum():+.3f}")
         lines.append(f"| {state} | {float(fused.numpy()[0]):.3f} | {cells[0]} | {cells[1]} |")
     floor = loss_levels("logits", "flat", length, classes)["floor"]
-    return (f"## The flat layout's gradient trap\n\nThe seed's case 2 passes the whole "
-            f"{length * classes}-wide multi-hot label ({length} ones) to "
-            f"`softmax_cross_entropy_with_logits` as one row (`loss.layout: flat`). Measured on "
-            f"TensorFlow's fused kernel, which the op runs unless op determinism is on:\n\n"
-            + "\n".join(lines) + "\n\n"
-            f"The loss value is right (its floor is {floor:.3f}, reached when the softmax puts "
-            f"1/{length} on each true class), but the fused gradient is `softmax - labels`, "
-            f"which is the true gradient only when the label row sums to 1. Here it sums to "
-            f"{1 - length}, and at the floor it still pushes every true logit up: gradient descent "
-            f"never settles. Use `per_char`, or `flat_normalized` (labels divided by {length}). "
-            f"Trained with it (Adam 3e-4, seed 0, 2,000 steps), the correct run's logits "
-            f"diverge and the buggy run freezes, both at chance: "
-            f"[docs/losses.md](../docs/losses.md).\n")
+    return template.format(**fields, width=length * classes, length=length,
+                           table="\n".join(lines), floor=floor, row_sum=1 - length)
 
 

@@ -161,7 +161,8 @@ def publish(runs: list[PlannedRun], plan: ReproductionPlan, results: Path,
               f"is read from `results/runs/*/metrics.jsonl` (held-out set: {data['test_size']} "
               f"captchas never trained on). Accuracy is per character unless it says whole "
               f"captcha.", "", *verdict, *sections,
-              flat_layout_section(data["length"], len(data["charset"])),
+              flat_layout_section(data["length"], len(data["charset"]), plan.wording["flat_layout"],
+                                  plan.claim.fields()),
               *studies_section(plan),
               "## Runs", "", "| run | steps | wall time (min) | finished |",
               "|---|---:|---:|---|", *wall.values(), "",

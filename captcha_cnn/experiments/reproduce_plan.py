@@ -27,7 +27,11 @@ REPORT_SCHEMA = {
     "title": str, "decision_title": str, "decision": str, "stalled": str, "hides": str,
     "rows": {"correct_loss": str, "correct_accuracy": str, "buggy_loss": str,
              "buggy_accuracy": str},
+    "flat_layout": str,
 }
+# The flat layout section's template is filled when the report is written, with what the fused
+# op gives then (these names, example values) as well as the thresholds.
+FLAT_LAYOUT_FIELDS = {"width": 40, "length": 4, "table": "| ... |", "floor": 5.545, "row_sum": -3}
 
 
 @dataclass(frozen=True)
@@ -83,15 +87,16 @@ def read_plan(path: Path) -> ReproductionPlan:
                           f"got {notes!r}")
     claim = parse_claims(_section(plan, "claims", path), str(path))
     wording = parse_section(_section(plan, "report", path), REPORT_SCHEMA, str(path), "report")
+    measured_later = {"report.flat_layout": FLAT_LAYOUT_FIELDS}
     for key, template in wording.items():
+        fields = {**claim.fields(), **measured_later.get(key, {})}
         try:
-            template.format(**claim.fields())
+            template.format(**fields)
         except (KeyError, ValueError, IndexError) as error:
-            raise ConfigError(f"{path}: {key}: cannot fill {template!r} with the claim's "
-                              f"thresholds ({error}; known: "
-                              f"{', '.join(claim.fields())})") from None
-    wording = {key.removeprefix("report."): template.format(**claim.fields())
-               for key, template in wording.items()}
+            raise ConfigError(f"{path}: {key}: cannot fill {template!r} ({error}; known: "
+                              f"{', '.join(fields)})") from None
+    wording = {key.removeprefix("report."): template if key in measured_later
+               else template.format(**claim.fields()) for key, template in wording.items()}
     studies = {name: _study(name, entry, path)
                for name, entry in (plan.get("studies") or {}).items()}
     tradeoff = plan.get("tradeoff")

@@ -90,6 +90,14 @@ def test_without_chance_levels_the_start_stands_in():
     ("hide-hide_buggy-seed0", "probabilities_as_logits 100-300; hiding from 400"),
     ("hide-hide_buggy-seed2", "probabilities_as_logits 100-200; hiding from 300"),
     ("hide-hide_correct-seed1", "plateau 100-400; learning from 500"),
+    # Later seeds of the stall pair, which logged unit health: dead by its units, not only by
+    # its gradients; and the one correct run that died too.
+    ("stall_buggy-seed3", "probabilities_as_logits 100-2,100; dead from 2,200"),
+    ("stall_buggy-seed5", "dead from 100"),
+    ("stall_correct-seed3", "plateau 100-2,500; dead from 2,600"),
+    ("stall_correct-seed4", "plateau 100-1,900; learning from 2,000"),
+    ("hide100k_buggy-seed1", "probabilities_as_logits 100-400; hiding from 500"),
+    ("hide100k_correct-seed0", "plateau 100-200; learning from 300"),
 ])
 def test_verdicts_of_the_published_runs(run, timeline):
     assert describe_timeline(diagnose_run(REPO / "results" / "runs" / run)) == timeline

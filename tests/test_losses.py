@@ -211,9 +211,13 @@ def test_at_uniform_outputs_the_buggy_gradient_is_the_correct_one_divided_by_k(c
 
 
 def test_the_report_measures_the_flat_trap_on_the_op_itself():
+    from captcha_cnn.core.config import find_config
     from captcha_cnn.experiments.report import flat_layout_section
+    from captcha_cnn.experiments.reproduce_plan import read_plan
 
-    table = flat_layout_section(length=4, classes=10)
+    plan = read_plan(find_config("reproduce.yaml"))
+    table = flat_layout_section(4, 10, plan.wording["flat_layout"], plan.claim.fields())
+    assert "Here it sums to -3, and at the floor" in table  # The plan's words, filled.
     # At the start: softmax 1/40 everywhere. Fused: 1/40 - 1 on a true class, rows sum to 1 - 4.
     # True: 4/40 - 1 on a true class, rows sum to 0.
     assert "| start (all logits 0) | 14.756 | -0.975 / +0.025 / -3.000 | " \

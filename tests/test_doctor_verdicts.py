@@ -60,8 +60,10 @@ def test_probabilities_fed_as_logits_say_the_floor_then_hide_once_accuracy_rises
     first = diagnosis.add(Observation(0, 2.3026, 0.1, **ALIVE))
     assert first.kind == "probabilities_as_logits" and "1.461" in first.evidence
     assert diagnosis.add(Observation(300, 1.94, 0.62, **ALIVE)).kind == "hiding"
-    # One noisy look just under the plateau's margin does not undo it.
-    assert diagnosis.add(Observation(400, 1.93, 0.14, **ALIVE)).kind == "hiding"
+    # One noisy look just under the plateau's margin (0.14 < 1.5 x 10%, and a loss back near
+    # chance) does not undo it: off the plateau, 1.25 x chance keeps it off.
+    assert diagnosis.add(Observation(400, 2.29, 0.14, **ALIVE)).kind == "hiding"
+    assert diagnosis.add(Observation(500, 2.29, 0.11, **ALIVE)).kind == "probabilities_as_logits"
 
 
 @pytest.mark.parametrize("loss", [math.nan, math.inf, 4.8])

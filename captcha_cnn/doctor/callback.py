@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import replace
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, Verdict
+from captcha_cnn.doctor.verdict import KINDS, Diagnosis, Levels, Observation, Verdict
+from captcha_cnn.model.levels import loss_levels
 from captcha_cnn.model.unit_health import relu_layers
 
 # Outputs within this of [0, 1] whose rows sum to 1 within this are probabilities.
@@ -37,8 +39,9 @@ class Doctor(keras.callbacks.Callback):
     probe: (inputs, targets), a fixed batch to look at (64 to 256 examples is plenty); targets
         one-hot (or multi-hot by block) or integer class labels.
     every: look every this many training batches.
-    block_size: the number of classes per block when the output holds several one-hot blocks
-        (a 4-digit captcha's 40 outputs: block_size=10); default: the whole output is one block.
+    block_size: the number of classes per block when a flat output holds several one-hot
+        blocks (a 4-digit captcha's 40 outputs: block_size=10); default: the output's last axis
+        (a [N, 4, 10] output is four blocks of ten, a [N, 10] output one block).
     stop_on: verdict kinds that stop training (e.g. ("dead", "diverging")); none by default.
     verbose: print the verdict whenever its kind changes.
     """
@@ -54,11 +57,16 @@ class Doctor(keras.callbacks.Callback):
         self.probe_inputs = inputs.astype(np.float32) if inputs.dtype.kind == "f" else inputs
         self.probe_targets = (targets.astype(np.int32) if targets.dtype.kind in "iu"
                               else targets.astype(np.float32))
+        stop_on = (stop_on,) if isinstance(stop_on, str) else tuple(stop_on)
+        unknown = [kind for kind in stop_on if kind not in KINDS]
+        if unknown:
+            raise ValueError(f"stop_on: unknown verdict {unknown[0]!r} (known: {', '.join(KINDS)})")
         self.every, self.block_size, self.stop_on, self.verbose = every, block_size, stop_on, verbose
         self.history: list[Verdict] = []
         self.notes: list[str] = []
         self.step = 0  # Training batches seen, counted at each epoch's end.
-        self._epoch_start = self._seen = 0
+        self._epoch_start = self._seen = self._last_look = 0
+        self._loss_read = False  # Whether the loss's inputs have been told apart yet.
         self._lock = threading.Lock()
         self._diagnosis: Diagnosis | None = None
         self._look = self._looked_at = None
@@ -72,10 +80,11 @@ class Doctor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._look is None or self._looked_at is not self.model:  # Compiled once per model.
             self._look, self._looked_at = self._compile_look(), self.model
-        if self._diagnosis is None:  # A second fit() on the same doctor goes on where it was.
-            self._diagnosis = Diagnosis(self._levels_from_first_look())
+            # A new model starts a new diagnosis; a second fit() of the same one goes on.
+            self._diagnosis, self._loss_read = Diagnosis(Levels()), False
         self._epoch_start = self.step
-        self._observe(self.step)
+        if self.verdict is None or self.verdict.at != self.step:
+            self._observe(self.step)
 
     # Keras runs batch-end callbacks in worker threads when every callback says it is safe;
     # otherwise it waits for each batch's numbers before the next batch starts. The doctor only
@@ -88,14 +97,22 @@ class Doctor(keras.callbacks.Callback):
         self._epoch_start = self.step
 
     def on_train_batch_end(self, batch, logs=None):
+        # With steps_per_execution > 1, `batch` is the last of several: a look is due once the
+        # count passes a multiple of `every`, not only when it lands on one.
         step = self._epoch_start + batch + 1
         loss = (logs or {}).get("loss")
+        diverged = loss is not None and not math.isfinite(float(loss))
+        if not diverged and step // self.every <= self._last_look // self.every:
+            self._seen = max(self._seen, step)
+            return
         with self._lock:
             self._seen = max(self._seen, step)
-            if loss is not None and not math.isfinite(float(loss)) and (
-                    self.verdict is None or self.verdict.kind != "diverging"):
-                self._record(self._diagnosis.add(Observation(step, float(loss))))
-            elif step % self.every == 0 and (self.verdict is None or step > self.verdict.at):
+            if self.verdict is not None and step <= self.verdict.at:
+                return  # A later batch's thread got here first.
+            if diverged:
+                if self.verdict is None or self.verdict.kind != "diverging":
+                    self._record(self._diagnosis.add(Observation(step, float(loss))))
+            elif step // self.every > self._last_look // self.every:
                 self._observe(step)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -141,7 +158,8 @@ class Doctor(keras.callbacks.Callback):
             for _, layer_weights in owners:
                 squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
                            for g in gradients[index:index + len(layer_weights)] if g is not None]
-                norms.append(tf.sqrt(tf.add_n(squares)) if squares else tf.constant(0.0))
+                # No path to the loss at all (-1) is not a gradient of exactly 0.
+                norms.append(tf.sqrt(tf.add_n(squares)) if squares else tf.constant(-1.0))
                 index += len(layer_weights)
             largest = [tf.reduce_max(tf.reshape(out, [-1, out.shape[-1]]), axis=0)
                        for out in activations]
@@ -157,11 +175,15 @@ class Doctor(keras.callbacks.Callback):
 
     def _observe(self, step: int) -> None:
         outputs, loss, norms, largest = self._run_look()
+        if not self._loss_read:
+            self._diagnosis.levels = self._read_loss_inputs(outputs, loss)
         observation = Observation(
             step=step, loss=loss, accuracy=self._accuracy(outputs),
             dead={name: float(np.mean(values <= 0.0))
                   for name, values in zip(self.unit_layers, largest, strict=True)},
-            gradients=dict(zip(self._layer_names, norms, strict=True)))
+            gradients={name: norm for name, norm in zip(self._layer_names, norms, strict=True)
+                       if norm >= 0.0})
+        self._last_look = step
         self._record(self._diagnosis.add(observation))
 
     def _record(self, verdict: Verdict) -> None:
@@ -174,55 +196,86 @@ class Doctor(keras.callbacks.Callback):
 
     # What the outputs and the loss say -----------------------------------------------------
 
-    def _blocks(self, values: np.ndarray) -> np.ndarray:
-        """[examples, blocks, classes]: one-hot blocks side by side, or one block."""
-        classes = self.block_size or values.shape[-1]
+    def _classes(self, outputs: np.ndarray) -> int:
+        """Classes per block: `block_size`, else the output's last axis (a [N, 4, 10] output is
+        four blocks of ten)."""
+        return self.block_size or outputs.shape[-1]
+
+    def _blocks(self, values: np.ndarray, classes: int) -> np.ndarray:
+        """[examples, blocks, classes]."""
         return values.reshape(values.shape[0], -1, classes)
 
-    def _targets_one_hot(self, classes_total: int) -> np.ndarray:
+    def _targets_as_blocks(self, outputs: np.ndarray) -> np.ndarray | None:
+        """The probe's targets as one-hot blocks shaped like the outputs' blocks; None where
+        they are not class labels (one output unit: a regression or a sigmoid)."""
+        classes, count = self._classes(outputs), outputs[0].size // self._classes(outputs)
         targets = self.probe_targets
-        if targets.ndim == 1 or targets.shape[-1] == 1:  # Integer class labels.
-            return np.eye(classes_total)[targets.reshape(-1).astype(int)]
-        return targets.reshape(targets.shape[0], -1).astype(np.float64)
+        if classes < 2:
+            return None
+        if targets.dtype.kind in "iu" and targets.size == len(targets) * count:
+            return np.eye(classes)[targets.reshape(len(targets), count)]  # Integer labels.
+        if targets.size == outputs.size:
+            return self._blocks(targets.astype(np.float64), classes)
+        return None
 
-    def _accuracy(self, outputs: np.ndarray) -> float:
-        outputs = outputs.reshape(outputs.shape[0], -1)
-        truth = self._blocks(self._targets_one_hot(outputs.shape[-1])).argmax(axis=-1)
-        return float(np.mean(self._blocks(outputs).argmax(axis=-1) == truth))
+    def _accuracy(self, outputs: np.ndarray) -> float | None:
+        targets = self._targets_as_blocks(outputs)
+        if targets is None:
+            return None
+        predicted = self._blocks(outputs, self._classes(outputs)).argmax(axis=-1)
+        return float(np.mean(predicted == targets.argmax(axis=-1)))
 
-    def _levels_from_first_look(self) -> Levels:
+    def _read_loss_inputs(self, outputs: np.ndarray, loss: float) -> Levels:
         """Chance levels from the class count; whether the loss is fed probabilities, from the
-        outputs and the compiled loss's value on the probe."""
-        outputs, loss, _, _ = self._run_look()
-        outputs = outputs.reshape(outputs.shape[0], -1)
-        blocks = self._blocks(outputs)
-        classes, count = blocks.shape[-1], blocks.shape[1]
-        targets = self._blocks(self._targets_one_hot(outputs.shape[-1]))
+        outputs and the compiled loss's value on the probe. Decided (and noted) at the first
+        look where the readings differ: near-uniform outputs give every reading the same value,
+        so until then the question stays open."""
+        targets = self._targets_as_blocks(outputs)
+        if targets is None:
+            self._loss_read = True
+            self._note("accuracy and the probabilities check need class outputs (two or more "
+                       "per block); the loss is judged against where it started")
+            return Levels()
+        classes = self._classes(outputs)
+        blocks = self._blocks(outputs, classes)
+        count, probabilities = blocks.shape[1], are_probabilities(blocks)
         candidates = cross_entropies(targets, blocks)
-        matched = next((name for name, value in candidates.items()
-                        if abs(loss - value) <= LOSS_MATCH_TOLERANCE * max(abs(value), 1e-6)),
-                       None)
-        chance_loss = None
-        if matched is not None:  # The loss is a cross-entropy: its chance level is ln K per block.
-            chance_loss = math.log(classes) * (count if matched.endswith("sum") else 1)
-        twice = (matched is not None and matched.startswith("softmax_of_outputs")
-                 and are_probabilities(blocks))
-        floor = 0.0
-        if twice:
-            per_block = -math.log(math.e / (math.e + classes - 1))
-            floor = per_block * (count if matched.endswith("sum") else 1)
-        elif are_probabilities(blocks) and uses_keras_from_logits(self.model.loss):
-            self.notes.append(
+        closest = min(candidates, key=lambda name: abs(loss - candidates[name]))
+        levels = Levels(chance_accuracy=1.0 / classes)
+        if not _matches(loss, candidates[closest]):
+            self._loss_read = True
+            self._note("the compiled loss is not a plain cross-entropy of these outputs (a "
+                       "regularizer, label smoothing or another loss): the probabilities check "
+                       "is off, and the loss is judged against where it started")
+            return levels
+        blocks_factor = count if closest.endswith("sum") else 1
+        levels = replace(levels, chance_loss=math.log(classes) * blocks_factor)
+        rivals = [value for name, value in candidates.items()
+                  if name.split("_")[0] != closest.split("_")[0]]
+        if any(_matches(value, candidates[closest]) for value in rivals):
+            return levels  # Outputs still (near) uniform: the readings cannot be told apart yet.
+        self._loss_read = True
+        floor_per_block = loss_levels("softmax_then_logits", "per_char", 1, classes)["floor"]
+        if probabilities and closest.startswith("softmax"):
+            return replace(levels, probabilities_as_logits=True,
+                           floor=floor_per_block * blocks_factor)
+        if probabilities and uses_keras_from_logits(self.model.loss):
+            self._note(
                 "the model outputs probabilities and its Keras loss says from_logits=True: "
                 "Keras quietly reads the logits behind the softmax, so this trains correctly "
                 "here, but tf.nn.softmax_cross_entropy_with_logits or a custom loss would apply "
-                "a second softmax (the loss would then never fall below "
-                f"{-math.log(math.e / (math.e + classes - 1)):.3f} per block of {classes})")
+                f"a second softmax (the loss would then never fall below {floor_per_block:.3f} "
+                f"per block of {classes})")
+        return levels
+
+    def _note(self, note: str) -> None:
+        self.notes.append(note)
         if self.verbose:
-            for note in self.notes:
-                print(f"doctor: note: {note}")
-        return Levels(chance_loss=chance_loss, chance_accuracy=1.0 / classes, floor=floor,
-                      probabilities_as_logits=twice)
+            print(f"doctor: note: {note}")
+
+
+def _matches(value: float, reference: float) -> bool:
+    return abs(value - reference) <= LOSS_MATCH_TOLERANCE * max(abs(reference), 1e-6)
 
 
 def are_probabilities(blocks: np.ndarray) -> bool:

@@ -12,8 +12,6 @@ from captcha_cnn.core.config import dump
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, to_model_inputs
-from captcha_cnn.doctor.runs import observation_of
-from captcha_cnn.doctor.verdict import Observation
 from captcha_cnn.model.unit_health import UnitProbe
 from captcha_cnn.train.prediction_grid import prediction_grid
 from captcha_cnn.train.steps import make_eval_step
@@ -91,16 +89,15 @@ class Evaluator:
         self.run.append_metrics(row)
         return row
 
-    def look(self, step: int, training_signals: dict) -> Observation:
-        """The doctor's cheap look between evaluations: loss, per-character accuracy and unit
-        health on the probe batch (the first held-out batch), with the gradient norms of the
-        last training step. A fraction of an evaluation's cost."""
+    def probe_row(self, step: int, training_signals: dict) -> dict:
+        """A row like an evaluation's for the doctor's cheap look between evaluations: loss,
+        per-character accuracy and unit health on the probe batch (the first held-out batch),
+        with the last training step's signals. A fraction of an evaluation's cost; not logged."""
         loss_sum, correct_chars, _ = self.eval_step(self._probe_images, self._probe_labels).numpy()
         count = len(self._probe_images)
-        row = {"step": step, "test_loss": float(loss_sum) / count,
+        return {"step": step, "test_loss": float(loss_sum) / count,
                "test_char_acc": float(correct_chars) / (count * self.codec.length),
                **training_signals, **self._unit_probe.measure(self._probe_images)}
-        return observation_of(row)
 
     def predictions_png(self) -> bytes:
         """A grid of the first held-out captchas with the model's reading and the truth."""

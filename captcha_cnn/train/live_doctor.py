@@ -1,5 +1,5 @@
-"""The doctor during a training run: the step-0 signals measured without an update, and the
-verdicts given at each evaluation and at each `doctor.every` steps between them."""
+"""The doctor during a training run: the verdicts given at each evaluation and at each
+`doctor.every` steps between them."""
 
 from __future__ import annotations
 
@@ -9,17 +9,10 @@ from tqdm import tqdm
 
 from captcha_cnn.doctor.runs import levels_of, observation_of
 from captcha_cnn.doctor.verdict import Diagnosis, Verdict
-from captcha_cnn.train.session import Session, compiled_step
+from captcha_cnn.train.session import Session
 
 # Written when the doctor stops a run: the verdict that stopped it.
 DOCTOR_STOP = "doctor_stop.json"
-
-
-def measure_step(session: Session):
-    """The training signals of a batch at the current weights, as floats, with no update."""
-    step = compiled_step(session, update=False)
-    return lambda images, labels: {name: float(value)
-                                   for name, value in step(images, labels).items()}
 
 
 class LiveDoctor:
@@ -38,8 +31,8 @@ class LiveDoctor:
         return self._record(self.diagnosis.add(observation_of(row)), bar, always=True)
 
     def look(self, step: int, signals: dict, bar: tqdm) -> str | None:
-        return self._record(self.diagnosis.add(self.session.evaluator.look(step, signals)), bar,
-                            always=False)
+        row = self.session.evaluator.probe_row(step, signals)
+        return self._record(self.diagnosis.add(observation_of(row)), bar, always=False)
 
     def _record(self, verdict: Verdict, bar: tqdm, always: bool) -> str | None:
         history = self.diagnosis.history

@@ -39,9 +39,9 @@ from captcha_cnn.train.devices import (
 )
 from captcha_cnn.train.evaluator import Evaluator
 from captcha_cnn.train.export import export_saved_model
-from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor, measure_step
+from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor
 from captcha_cnn.train.resume import open_run_dir
-from captcha_cnn.train.session import Session, compiled_step
+from captcha_cnn.train.session import Session, compiled_step, measure_step
 from captcha_cnn.train.steps import signal_names
 
 REPO_RUNS = REPO_ROOT / "runs"

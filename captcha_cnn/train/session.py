@@ -42,3 +42,10 @@ def compiled_step(session: Session, update: bool = True):
     return make_train_step(session.model, session.optimizer, loss_cfg["name"], loss_cfg["layout"],
                            session.config["data"]["length"], session.placement.strategy,
                            loss_cfg["prior_pull"], update=update)
+
+
+def measure_step(session: Session):
+    """The training signals of a batch at the current weights, as floats, with no update."""
+    step = compiled_step(session, update=False)
+    return lambda images, labels: {name: float(value)
+                                   for name, value in step(images, labels).items()}

@@ -148,7 +148,10 @@ class Doctor(keras.callbacks.Callback):
         def look(inputs, targets):
             with tf.GradientTape() as tape:
                 if with_activations is not None:
-                    outputs, *activations = with_activations(inputs, training=False)
+                    # Keras hands back a lone tensor, not a list of one, when no unit layer
+                    # is watched: unpacking that would iterate over a symbolic tensor.
+                    outputs, *activations = tf.nest.flatten(
+                        with_activations(inputs, training=False))
                 else:
                     outputs, activations = model(inputs, training=False), []
                 loss = model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=False)

@@ -25,7 +25,7 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 # they live here so that validating a config never has to import TensorFlow.
 MODEL_NAMES = ("classic", "fast", "peer")
 INIT_NAMES = ("keras", "tutorial")
-LOSS_NAMES = ("logits", "softmax_then_logits", "sigmoid")
+LOSS_NAMES = ("logits", "softmax_then_logits", "sigmoid", "sigmoid_then_logits")
 LAYOUTS = ("per_char", "flat", "flat_normalized")
 OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
@@ -275,9 +275,9 @@ def _validate_loss(config: dict, source: str) -> None:
     _check_choice(loss, "loss", "name", LOSS_NAMES, source)
     _check_choice(loss, "loss", "layout", LAYOUTS, source)
     _check_choice(loss, "loss", "pitfall_check", PITFALL_CHECKS, source)
-    if loss["name"] == "sigmoid" and loss["layout"] == "flat_normalized":
+    if loss["name"].startswith("sigmoid") and loss["layout"] == "flat_normalized":
         raise ConfigError(f"{source}: loss.layout: flat_normalized divides the labels for a "
-                          f"softmax; with loss.name sigmoid use per_char or flat")
+                          f"softmax; with loss.name {loss['name']} use per_char or flat")
     if not 0 <= loss["prior_pull"] < float("inf"):
         raise ConfigError(f"{source}: loss.prior_pull: must be 0 (off) or more, "
                           f"got {loss['prior_pull']}")

@@ -27,7 +27,8 @@ def levels_of(config: dict) -> Levels:
     return Levels(chance_loss=levels["chance"],
                   chance_accuracy=chance_levels(data["length"], classes)["char"],
                   floor=levels["floor"],
-                  probabilities_as_logits=loss["name"] == "softmax_then_logits")
+                  probabilities_as_logits=loss["name"] in ("softmax_then_logits",
+                                                            "sigmoid_then_logits"))
 
 
 def observation_of(row: dict) -> Observation:

@@ -58,6 +58,8 @@ class Observation:
     accuracy: float | None = None
     dead: Mapping[str, float] = field(default_factory=dict)
     gradients: Mapping[str, float] = field(default_factory=dict)
+    saturated: Mapping[str, float] = field(default_factory=dict)  # tanh/sigmoid layers
+    biases: Mapping[str, float] = field(default_factory=dict)  # mean bias per ReLU layer
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Levels:
     chance_accuracy: float | None = None
     floor: float = 0.0
     probabilities_as_logits: bool = False
+    probabilities_kind: str = "softmax"  # What made the probabilities: softmax or sigmoid.
+    one_unit_softmax: bool = False  # A softmax over one unit: always 1, no gradient.
+    unreachable: str = ""  # Evidence that the outputs cannot reach the targets, if they cannot.
 
 
 @dataclass(frozen=True)

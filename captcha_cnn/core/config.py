@@ -31,7 +31,8 @@ OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # The doctor's verdicts (captcha_cnn.doctor.verdict), in the order they are tried.
-VERDICT_KINDS = ("diverging", "dead", "hiding", "probabilities_as_logits", "plateau", "learning")
+VERDICT_KINDS = ("diverging", "exploding", "unreachable_targets", "dead", "hiding",
+                 "probabilities_as_logits", "saturated", "vanishing", "plateau", "learning")
 DISTRIBUTE_NAMES = ("none", "mirrored", "multi_worker")
 SCHEDULES = ("constant", "cosine")
 

@@ -278,8 +278,11 @@ def test_the_sigmoid_twin_feeds_sigmoid_outputs_as_logits_and_pins_its_levels():
         levels = loss_levels("sigmoid_then_logits", layout, 4, 10)
         assert levels["floor"] == pytest.approx(0.6552, abs=1e-4)
         assert levels["chance"] == pytest.approx(0.9241, abs=1e-4)
-    assert loss_levels("sigmoid", "per_char", 4, 10) == {"chance": pytest.approx(math.log(2)),
-                                                         "floor": 0.0}
+    assert loss_levels("sigmoid_then_logits", "per_char", 4, 10)["constant"] == \
+        pytest.approx(math.log(2))
+    assert loss_levels("sigmoid", "per_char", 4, 10) == {
+        "chance": pytest.approx(math.log(2)), "floor": 0.0,
+        "constant": pytest.approx(0.3251, abs=1e-4)}  # -(0.1 ln 0.1 + 0.9 ln 0.9)
 
 
 def test_the_sigmoid_twin_never_goes_below_its_floor():

@@ -16,7 +16,7 @@ from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, Verdict
 from captcha_cnn.model.levels import chance_levels, loss_levels
 
-GRADIENT_PREFIX, DEAD_PREFIX = "grad_norm_", "dead_"
+GRADIENT_PREFIX, DEAD_PREFIX, BIAS_PREFIX = "grad_norm_", "dead_", "bias_mean_"
 
 
 def levels_of(config: dict) -> Levels:
@@ -24,11 +24,13 @@ def levels_of(config: dict) -> Levels:
     data, loss = config["data"], config["loss"]
     classes = len(data["charset"])
     levels = loss_levels(loss["name"], loss["layout"], data["length"], classes)
-    return Levels(chance_loss=levels["chance"],
+    # Sigmoid losses start above the loss of the best constant output: chance is the latter.
+    return Levels(chance_loss=levels.get("constant", levels["chance"]),
                   chance_accuracy=chance_levels(data["length"], classes)["char"],
                   floor=levels["floor"],
                   probabilities_as_logits=loss["name"] in ("softmax_then_logits",
-                                                            "sigmoid_then_logits"))
+                                                            "sigmoid_then_logits"),
+                  probabilities_kind="sigmoid" if loss["name"].startswith("sigmoid") else "softmax")
 
 
 def observation_of(row: dict) -> Observation:
@@ -38,7 +40,9 @@ def observation_of(row: dict) -> Observation:
         dead={key[len(DEAD_PREFIX):]: value for key, value in row.items()
               if key.startswith(DEAD_PREFIX)},
         gradients={key[len(GRADIENT_PREFIX):]: value for key, value in row.items()
-                   if key.startswith(GRADIENT_PREFIX)})
+                   if key.startswith(GRADIENT_PREFIX)},
+        biases={key[len(BIAS_PREFIX):]: value for key, value in row.items()
+                if key.startswith(BIAS_PREFIX)})
 
 
 def diagnose_rows(config: dict, rows: list[dict]) -> list[Verdict]:

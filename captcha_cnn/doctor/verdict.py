@@ -156,6 +156,10 @@ class Diagnosis:
                                  f"is still finite")
         if levels.unreachable:
             return "unreachable_targets", levels.unreachable
+        if levels.one_unit_softmax:  # Even where Keras trains the logits behind it (below).
+            return "dead", ("the output is a softmax over one unit: it is 1 for every input, so "
+                            "no gradient flows through it (Keras's own cross-entropies read the "
+                            "logit behind it and the loss may fall, but every prediction is 1)")
 
         left_chance = self._left_chance(obs, start, chance)
         silent = [name for name, share in obs.dead.items() if share >= 1.0]

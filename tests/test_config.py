@@ -3,7 +3,8 @@ import re
 import pytest
 import yaml
 
-from captcha_cnn.core.config import ConfigError, load_config, load_defaults, merge, parse_override
+from captcha_cnn.core.config import load_config, load_defaults, merge, parse_override
+from captcha_cnn.core.errors import ConfigError
 
 
 def write(tmp_path, text, name="experiment.yaml"):

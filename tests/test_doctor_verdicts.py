@@ -154,7 +154,8 @@ def test_doctor_stop_on_ends_a_run_at_that_verdict_and_counts_it_finished(smoke_
 
 
 def test_doctor_stop_on_refuses_an_unknown_verdict():
-    from captcha_cnn.core.config import ConfigError, load_config
+    from captcha_cnn.core.config import load_config
+    from captcha_cnn.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"doctor.stop_on: unknown verdict 'learning' "
                                           r"\(allowed: diverging, dead, hiding, "):

@@ -7,7 +7,9 @@ import pytest
 
 from captcha_cnn.analysis import tradeoff
 from captcha_cnn.analysis.claims import read_claims
-from captcha_cnn.core.config import ConfigError, load_config, read_yaml
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.yaml_files import read_yaml
 from captcha_cnn.experiments import reproduce, sweep
 from captcha_cnn.experiments.plans import PlannedRun, check_planned_runs
 

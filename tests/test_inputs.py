@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_cnn.core.config import ConfigError, load_config
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.data.captchas import to_gray
 from captcha_cnn.data.glyphs import check_charset_drawable, undrawable

@@ -11,7 +11,8 @@ import yaml
 
 from captcha_cnn.analysis.claims import read_claims
 from captcha_cnn.analysis.tradeoff import read_run
-from captcha_cnn.core.config import ConfigError, load_config
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError
 from captcha_cnn.experiments import reproduce
 from captcha_cnn.experiments.report import pair_claims, verdict_table
 from captcha_cnn.experiments.reproduce_plan import read_plan

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from captcha_cnn.core.config import CONFIG_DIR, ConfigError, read_yaml
+from captcha_cnn.core.config import CONFIG_DIR
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.yaml_files import read_yaml
 
 DEFAULT_PLAN = CONFIG_DIR / "reproduce.yaml"
 

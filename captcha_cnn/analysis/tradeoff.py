@@ -28,10 +28,10 @@ from captcha_cnn.analysis.claims import DEFAULT_PLAN, SeedClaim, read_claims
 from captcha_cnn.analysis.compare import load_run
 from captcha_cnn.analysis.plots import plt, save_figure
 from captcha_cnn.core.cli import run_cli
-from captcha_cnn.core.config import ConfigError, read_yaml, refuse_repeats
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.machine import cpu_kind
+from captcha_cnn.core.yaml_files import read_yaml, refuse_repeats
 from captcha_cnn.model.levels import steps_to
 
 # The tutorial read its accuracy on 100 fresh captchas at each evaluation (SCIENCE.md section 2).

@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from captcha_cnn.core.config import VERDICT_KINDS
+from captcha_cnn.core.config_rules import VERDICT_KINDS
 from captcha_cnn.model.levels import STALLED_FACTOR
 
 KINDS = VERDICT_KINDS  # The order above; config.py holds it so doctor.stop_on can be checked.

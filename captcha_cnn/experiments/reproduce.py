@@ -24,8 +24,8 @@ from pathlib import Path
 from captcha_cnn.analysis.compare import compare
 from captcha_cnn.analysis.tradeoff import RunReading, parse_settings, read_run, write_map
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import ConfigError, find_config, load_config
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config import find_config, load_config
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
 from captcha_cnn.experiments import sweep

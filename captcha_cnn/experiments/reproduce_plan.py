@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captcha_cnn.analysis.claims import SeedClaim, parse_claims, parse_section
-from captcha_cnn.core.config import ConfigError, find_config, read_yaml, refuse_repeats
+from captcha_cnn.core.config import find_config
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.yaml_files import read_yaml, refuse_repeats
 from captcha_cnn.experiments.plans import read_plan_file, refuse_same_file_pairs
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes", "claims", "report", "studies", "tradeoff",

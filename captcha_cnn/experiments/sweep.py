@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import ConfigError, load_config, refuse_repeats
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
+from captcha_cnn.core.yaml_files import refuse_repeats
 from captcha_cnn.experiments.plans import (
     PlannedRun,
     check_plan_folders,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from captcha_cnn.analysis import tradeoff
+from captcha_cnn.analysis import run_reading, tradeoff_settings
 from captcha_cnn.analysis.claims import read_claims
 from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import ConfigError
@@ -134,11 +134,11 @@ def test_the_map_refuses_a_run_used_twice(two_runs, settings, fragment):
     path = two_runs / "settings.yaml"
     path.write_text(f"settings: {settings if settings.startswith('{') else '{' + settings + '}'}\n")
     with pytest.raises(ConfigError, match="settings.yaml") as raised:
-        tradeoff.read_settings(path, CLAIM)
+        tradeoff_settings.read_settings(path, CLAIM)
     assert fragment in str(raised.value)
 
 
 def test_the_map_reads_a_correct_and_a_buggy_run(two_runs):
     path = two_runs / "settings.yaml"
     path.write_text("settings: {s: {correct: correct, buggy: buggy}}\n")
-    assert len(tradeoff.pairs(tradeoff.read_settings(path, CLAIM)["s"])) == 1
+    assert len(run_reading.pairs(tradeoff_settings.read_settings(path, CLAIM)["s"])) == 1

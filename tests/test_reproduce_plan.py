@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from captcha_cnn.analysis.claims import read_claims
-from captcha_cnn.analysis.tradeoff import read_run
+from captcha_cnn.analysis.run_reading import read_run
 from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import ConfigError
 from captcha_cnn.experiments import reproduce
@@ -67,8 +67,8 @@ def report_with(key: str, value) -> dict:
      "claims.correct.steps: unknown key (known here: step, accuracy, loss, loss_at_most)"),
     ({"claims": claims_with("correct", "step", "4000")},
      "claims.correct.step: expected an integer, got '4000'"),
-    ({"claims": claims_with("buggy", "at_chance_below", True)},
-     "claims.buggy.at_chance_below: expected a number, got True"),
+    ({"claims": claims_with("buggy", "loss_change_below", True)},
+     "claims.buggy.loss_change_below: expected a number, got True"),
     ({"claims": claims_with("buggy", "min_steps", 9000)},
      "claims.buggy.min_steps: 9000 is longer than the window"),
     ({"claims": {"correct": {}}}, "claims.buggy: missing"),

@@ -13,8 +13,9 @@ from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.captchas import to_gray
 from captcha_cnn.data.labels import LabelCodec, char_blocks
+from captcha_cnn.data.pixels import scale_gray
 from captcha_cnn.doctor.runs import diagnose_rows
-from captcha_cnn.model.levels import chance_levels, loss_levels
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
 
 
 def load_run(path: Path) -> dict:
@@ -24,17 +25,14 @@ def load_run(path: Path) -> dict:
         raise UserError(f"{path}: not a run directory (no config.yaml)")
     config = run.read_config()
     environment = run.read_environment()
-    data, loss = config["data"], config["loss"]
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run.metrics}: no evaluation rows yet (the run has not reached its "
                         f"first train.eval_every step)")
-    classes = len(data["charset"])
     return {"path": run.path, "label": run.path.name, "config": config, "rows": rows,
             "finished": run.is_finished(), "device": environment.get("device", "unknown"),
             "environment": environment,
-            "loss_levels": loss_levels(loss["name"], loss["layout"], data["length"], classes),
-            "chance": chance_levels(data["length"], classes)}
+            "loss_levels": config_loss_levels(config), "chance": config_chance_levels(config)}
 
 
 def summary_table(runs: list[dict]) -> str:
@@ -104,7 +102,7 @@ def read_image_array(path: Path, width: int, height: int) -> np.ndarray:
     if gray.shape != (height, width):
         raise UserError(f"{path}: image is {gray.shape[1]}x{gray.shape[0]}, the run was trained "
                         f"on {width}x{height} (data.width x data.height)")
-    return gray[None, :, :, None].astype(np.float32) / 255.0
+    return scale_gray(gray[None, :, :, None].astype(np.float32))
 
 
 def load_trained_model(run_path: Path):

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # Files only; no display is needed or assumed.
 import matplotlib.pyplot as plt  # noqa: E402
 
 from captcha_cnn.core.files import write_atomically  # noqa: E402
+from captcha_cnn.model.signal_names import BIAS_STD, DEAD, GRADIENT, per_layer  # noqa: E402
 
 
 def plot_runs(runs: list[dict], path: Path) -> None:
@@ -72,7 +73,7 @@ LAYER_STYLES = ("-", "--", ":", "-.")
 
 
 def has_unit_health(rows: list[dict]) -> bool:
-    return any(key.startswith("dead_") for row in rows for key in row)
+    return any(per_layer(row, DEAD) for row in rows)
 
 
 def plot_unit_health(runs: list[dict], path: Path) -> None:
@@ -87,18 +88,18 @@ def plot_unit_health(runs: list[dict], path: Path) -> None:
     for index, run in enumerate(runs):
         colour = colours[index % len(colours)]
         rows = run["rows"]
-        layers = [key[len("dead_"):] for key in rows[-1] if key.startswith("dead_")]
+        layers = list(per_layer(rows[-1], DEAD))
         steps = [row["step"] for row in rows]
         for layer, style in zip(layers, LAYER_STYLES * len(layers), strict=False):
             label = f"{run['label']}: {layer}"
-            dead_axis.plot(steps, [row[f"dead_{layer}"] for row in rows], color=colour,
+            dead_axis.plot(steps, [row[DEAD + layer] for row in rows], color=colour,
                            linestyle=style, label=label)
-            if f"bias_std_{layer}" in rows[-1]:
-                bias_axis.plot(steps, [row[f"bias_std_{layer}"] for row in rows], color=colour,
+            if BIAS_STD + layer in rows[-1]:
+                bias_axis.plot(steps, [row[BIAS_STD + layer] for row in rows], color=colour,
                                linestyle=style, label=label)
-            if f"grad_norm_{layer}" in rows[-1]:
+            if GRADIENT + layer in rows[-1]:
                 # A dead layer's gradient is exactly 0: drawn at the bottom of the log axis.
-                gradient_axis.plot(steps, [max(row[f"grad_norm_{layer}"], 1e-12) for row in rows],
+                gradient_axis.plot(steps, [max(row[GRADIENT + layer], 1e-12) for row in rows],
                                    color=colour, linestyle=style, label=label)
     dead_axis.set_ylim(-0.02, 1.02)
     dead_axis.set_title("dead units: silent for every held-out image")

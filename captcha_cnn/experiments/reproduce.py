@@ -22,7 +22,9 @@ import sys
 from pathlib import Path
 
 from captcha_cnn.analysis.compare import compare
-from captcha_cnn.analysis.tradeoff import RunReading, parse_settings, read_run, write_map
+from captcha_cnn.analysis.run_reading import RunReading, read_run
+from captcha_cnn.analysis.tradeoff import write_map
+from captcha_cnn.analysis.tradeoff_settings import parse_settings
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
 from captcha_cnn.core.config import find_config, load_config
 from captcha_cnn.core.errors import ConfigError, UserError

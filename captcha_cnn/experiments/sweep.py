@@ -38,11 +38,11 @@ from captcha_cnn.experiments.plans import (
     train_runs,
     with_published_copy,
 )
-from captcha_cnn.model.levels import STALLED_FACTOR, chance_levels, loss_levels
+from captcha_cnn.model.levels import STALLED_FACTOR, config_chance_levels, config_loss_levels
 
 SWEEP_KEYS = {"base", "set", "losses", "seeds", "optimizers"}
-# A cell's verdict from its final held-out per-character accuracy: stalled below 1.5x chance
-# (0.15 for digits), learning from 0.5 on, crawling between.
+# A cell's verdict from its final held-out per-character accuracy: stalled below STALLED_FACTOR x
+# chance, learning from LEARNS_AT on, crawling between.
 LEARNS_AT = 0.5
 
 
@@ -116,9 +116,9 @@ def summarize(grid: list[PlannedRun]) -> list[dict]:
     summary = []
     for (optimizer, rate, loss), entries in groups.items():
         finals = [row for row, _ in entries]
-        data, layout = entries[0][1]["data"], entries[0][1]["loss"]["layout"]
-        levels = loss_levels(loss, layout, data["length"], len(data["charset"]))
-        chance = chance_levels(data["length"], len(data["charset"]))["char"]
+        config = entries[0][1]
+        levels = config_loss_levels(config, loss)
+        chance = config_chance_levels(config)["char"]
         accuracy = np.array([row["test_char_acc"] for row in finals])
         summary.append({
             "optimizer": optimizer, "learning_rate": rate, "loss": loss, "seeds": len(finals),

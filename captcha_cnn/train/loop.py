@@ -24,7 +24,7 @@ from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, training_batches
-from captcha_cnn.model.levels import chance_levels, loss_levels
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
 from captcha_cnn.model.losses import LOSSES, arrange
 from captcha_cnn.model.networks import build_model
 from captcha_cnn.model.pitfall import check_loss_inputs
@@ -290,11 +290,8 @@ def finish(session: Session, reason: str, setup_s: float) -> dict:
     model.save(temporary)
     temporary.replace(run.model)
     export_saved_model(model, config, run.export)
-    data, loss_cfg = config["data"], config["loss"]
-    classes = len(data["charset"])
-    summary = summarize(rows, state.elapsed_s,
-                        loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes),
-                        chance_levels(data["length"], classes))
+    summary = summarize(rows, state.elapsed_s, config_loss_levels(config),
+                        config_chance_levels(config))
     summary["stop_reason"] = reason
     if reason == "doctor":
         summary["doctor_verdict"] = json.loads((run.path / DOCTOR_STOP).read_text())["kind"]

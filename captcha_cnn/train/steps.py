@@ -13,6 +13,7 @@ import tensorflow as tf
 from captcha_cnn.data.labels import char_blocks
 from captcha_cnn.model.losses import per_example_loss, pull_to_uniform
 from captcha_cnn.model.metrics import correct_characters, per_char_accuracy
+from captcha_cnn.model.signal_names import GRADIENT
 
 
 def layer_names(model: keras.Model) -> list[str]:
@@ -29,7 +30,7 @@ def signal_names(model: keras.Model) -> list[str]:
     """The names of the signals a training step returns, in the order checkpoints store their
     running sums."""
     return (["train_loss", "train_char_acc", "grad_norm"]
-            + [f"grad_norm_{name}" for name in layer_names(model)]
+            + [GRADIENT + name for name in layer_names(model)]
             + ["max_prob", "logit_std"])
 
 
@@ -101,7 +102,7 @@ def gradient_norms(gradients: list, group_of: list[int], groups: list[str]) -> d
         for index in range(len(groups))])
     per_layer = tf.unstack(tf.sqrt(per_layer_squares))
     return {"grad_norm": tf.sqrt(tf.reduce_sum(per_layer_squares)),
-            **{f"grad_norm_{name}": norm for name, norm in zip(groups, per_layer, strict=True)}}
+            **{GRADIENT + name: norm for name, norm in zip(groups, per_layer, strict=True)}}
 
 
 def make_eval_step(model: keras.Model, loss_name: str, layout: str, length: int):

@@ -167,7 +167,7 @@ def _count(judged: list[bool | None]) -> str:
     return f"{sum(1 for j in judged if j)} of {len(judged)}"
 
 
-def verdict_table(pairs: dict[str, dict[str, list[RunReading]]], about: dict[str, str],
+def claim_table(pairs: dict[str, dict[str, list[RunReading]]], about: dict[str, str],
                   claim: SeedClaim) -> str:
     """Per pair, in how many seeds each half of the seed's claim holds, judged as the map judges
     it, and in how many seeds both hold at once."""

@@ -1,5 +1,5 @@
 """The reproduction plan: its claims and wording checked strictly, every run it names committed,
-and the verdicts of REPORT.md pinned on the committed runs."""
+and the judgments of REPORT.md pinned on the committed runs."""
 
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def test_every_seed_run_for_each_pair_is_in_the_report(pair_runs):
                      "hide100k": {"correct": [0, 1, 2], "buggy": [0, 1, 2]}}
 
 
-def test_the_verdicts_on_the_committed_runs(plan, pair_runs):
+def test_the_claims_judged_on_the_committed_runs(plan, pair_runs):
     """The decision on the seed's claim, as measured: the stall pair's buggy run at chance in 5 of
     5 seeds and its correct run leaving chance in 5 of 6; the hide pair on 100,000 captchas at 98%
     by step 4,000 in 3 of 3 while its buggy run hides; no pair gives both halves in one seed."""

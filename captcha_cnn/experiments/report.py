@@ -1,4 +1,4 @@
-"""REPORT.md's parts: the figure of a pair, the seed's claims judged on its runs, the verdict over
+"""REPORT.md's parts: the figure of a pair, the seed's claims judged on its runs, the decision over
 every pair and the map, and the flat layout's trap measured on the op.
 
 Every threshold comes from the plan's `claims:` (a SeedClaim) and every sentence of judgement from
@@ -72,7 +72,7 @@ def _spread(values: list[float], digits: int = 3) -> str:
 
 
 def _holds(judged: bool, holds) -> str:
-    """A verdict only when the runs are long enough to judge the claim."""
+    """yes or no only when the runs are long enough to judge the claim."""
     if not judged:
         return "n/a (runs too short)"
     return "yes" if holds else "no"

@@ -4,8 +4,8 @@ A sweep file (see configs/sweep.yaml) names a base experiment config, `--set` st
 every cell, the loss names, the seeds, and for each optimizer its own learning rates. Each cell is
 an ordinary run under `<runs>/<cell name>/`; a finished cell is skipped and an interrupted one
 resumes, so the same command continues a sweep. The report is a heatmap of held-out accuracy per
-cell (mean over seeds) and a markdown table with each cell's verdict, in `<out>/sweep/`; each
-cell's small files are published in `<out>/runs/<cell name>/` (out: results/ by default). A cell
+cell (mean over seeds) and a markdown table with each cell's outcome (stalls, crawls, learns or
+hides), in `<out>/sweep/`; each cell's small files are published in `<out>/runs/<cell name>/` (out: results/ by default). A cell
 published there and not in runs/ (a fresh checkout) is read from there, not trained again; the
 reproduction (`python -m captcha_cnn.experiments.reproduce`) redraws results/sweep/ that way.
 
@@ -41,7 +41,7 @@ from captcha_cnn.experiments.plans import (
 from captcha_cnn.model.levels import STALLED_FACTOR, config_chance_levels, config_loss_levels
 
 SWEEP_KEYS = {"base", "set", "losses", "seeds", "optimizers"}
-# A cell's verdict from its final held-out per-character accuracy: stalled below STALLED_FACTOR x
+# A cell's outcome from its final held-out per-character accuracy: stalled below STALLED_FACTOR x
 # chance, learning from LEARNS_AT on, crawling between.
 LEARNS_AT = 0.5
 
@@ -97,7 +97,8 @@ def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]
     return grid
 
 
-def _verdict(loss: str, accuracy: float, chance: float) -> str:
+def outcome(loss: str, accuracy: float, chance: float) -> str:
+    """What a cell did, from its final accuracy: stalls, crawls, learns or hides."""
     if accuracy < STALLED_FACTOR * chance:
         return "stalls"
     if accuracy < LEARNS_AT:
@@ -129,13 +130,13 @@ def summarize(grid: list[PlannedRun]) -> list[dict]:
             "test_loss_mean": float(np.mean([row["test_loss"] for row in finals])),
             "grad_norm_mean": float(np.mean([row.get("grad_norm", np.nan) for row in finals])),
             "loss_floor": levels["floor"],
-            "verdict": _verdict(loss, float(accuracy.mean()), chance)})
+            "outcome": outcome(loss, float(accuracy.mean()), chance)})
     return summary
 
 
 def table(summary: list[dict]) -> str:
     lines = ["| optimizer | learning rate | loss | seeds | steps | held-out per-char acc, mean "
-             "(min-max) | whole acc | test loss (floor) | gradient norm | verdict |",
+             "(min-max) | whole acc | test loss (floor) | gradient norm | outcome |",
              "|---|---:|---|---:|---:|---|---:|---|---:|---|"]
     for row in summary:
         lines.append(
@@ -143,7 +144,7 @@ def table(summary: list[dict]) -> str:
             f"{row['steps']} | {row['char_acc_mean']:.3f} ({row['char_acc_min']:.3f}-"
             f"{row['char_acc_max']:.3f}) | {row['whole_acc_mean']:.3f} | "
             f"{row['test_loss_mean']:.3f} ({row['loss_floor']:.3f}) | "
-            f"{row['grad_norm_mean']:.3g} | {row['verdict']} |")
+            f"{row['grad_norm_mean']:.3g} | {row['outcome']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -163,7 +164,7 @@ def heatmap(summary: list[dict], path: Path) -> None:
         labels[i][j] = (f"{row['char_acc_mean']:.2f} ({row['char_acc_min']:.2f}-"
                         f"{row['char_acc_max']:.2f})\nloss {row['test_loss_mean']:.2f} "
                         f"(floor {row['loss_floor']:.2f}), |grad| {row['grad_norm_mean']:.2g}\n"
-                        f"{row['verdict'].split(' ')[0]}")
+                        f"{row['outcome'].split(' ')[0]}")
     figure, axis = plt.subplots(figsize=(3.6 + 3.2 * len(losses), 1.0 + 0.9 * len(settings)))
     image = axis.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i, j in itertools.product(range(len(settings)), range(len(losses))):

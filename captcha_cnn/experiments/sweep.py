@@ -5,8 +5,8 @@ every cell, the loss names, the seeds, and for each optimizer its own learning r
 an ordinary run under `<runs>/<cell name>/`; a finished cell is skipped and an interrupted one
 resumes, so the same command continues a sweep. The report is a heatmap of held-out accuracy per
 cell (mean over seeds) and a markdown table with each cell's outcome (stalls, crawls, learns or
-hides), in `<out>/sweep/`; each cell's small files are published in `<out>/runs/<cell name>/` (out: results/ by default). A cell
-published there and not in runs/ (a fresh checkout) is read from there, not trained again; the
+hides), in `<out>/sweep/`; each cell's small files are published in `<out>/runs/<cell name>/`
+(out: results/ by default). A cell published there and not in runs/ (a fresh checkout) is read from there, not trained again; the
 reproduction (`python -m captcha_cnn.experiments.reproduce`) redraws results/sweep/ that way.
 
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml                 # train what is missing, report

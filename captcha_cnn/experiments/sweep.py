@@ -6,8 +6,9 @@ an ordinary run under `<runs>/<cell name>/`; a finished cell is skipped and an i
 resumes, so the same command continues a sweep. The report is a heatmap of held-out accuracy per
 cell (mean over seeds) and a markdown table with each cell's outcome (stalls, crawls, learns or
 hides), in `<out>/sweep/`; each cell's small files are published in `<out>/runs/<cell name>/`
-(out: results/ by default). A cell published there and not in runs/ (a fresh checkout) is read from there, not trained again; the
-reproduction (`python -m captcha_cnn.experiments.reproduce`) redraws results/sweep/ that way.
+(out: results/ by default). A cell published there and not in runs/ (a fresh checkout) is read
+from there, not trained again; the reproduction (`python -m captcha_cnn.experiments.reproduce`)
+redraws results/sweep/ that way.
 
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml                 # train what is missing, report
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml --report-only   # train nothing

@@ -53,8 +53,8 @@ def planned_runs(plan: ReproductionPlan, runs_dir: Path, results: Path) -> list[
     for pair in plan.pairs.values():
         for role, config_name in zip(("correct", "buggy"), pair.configs, strict=True):
             for seed in pair.seeds:
-                config, experiment = load_config(config_name, [*pair.overrides, f"seed={seed}"])
-                name = f"{pair.name}-{experiment}-seed{seed}"
+                config, _ = load_config(config_name, [*pair.overrides, f"seed={seed}"])
+                name = run_name(pair.name, role, seed)
                 run = PlannedRun(name, config, Path(runs_dir) / name,
                                  {"pair": pair.name, "role": role, "seed": seed})
                 runs.append(with_published_copy(run, published_runs))
@@ -62,6 +62,11 @@ def planned_runs(plan: ReproductionPlan, runs_dir: Path, results: Path) -> list[
                 runs.append(published_run(plan, pair.name, role, config_name, name,
                                           published_runs))
     return runs
+
+
+def run_name(pair: str, role: str, seed: int) -> str:
+    """Every published run is named <setting>_<role>-<variant>: stall_correct-seed0."""
+    return f"{pair}_{role}-seed{seed}"
 
 
 def published_run(plan: ReproductionPlan, pair: str, role: str, config_name: str, name: str,

@@ -43,7 +43,7 @@ class Pair:
     name: str
     configs: tuple[str, str]      # (correct config, buggy config)
     about: str                    # what the pair shows, one sentence for the report
-    seeds: list[int]              # trained by the plan as <pair>-<config>-seed<N>
+    seeds: list[int]              # trained by the plan as <pair>_<role>-seed<N>
     overrides: list[str]          # the plan's `set`, then the pair's own
     published: dict[str, list[str]] = field(default_factory=dict)  # role: run names, never trained
 

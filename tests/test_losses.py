@@ -1,4 +1,4 @@
-"""The losses against the seed's numbers (SCIENCE.md section 1), and their gradients."""
+"""The losses against the seed's numbers (docs/seed.md section 1), and their gradients."""
 
 import math
 

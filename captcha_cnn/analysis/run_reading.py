@@ -15,7 +15,7 @@ from captcha_cnn.analysis.compare import load_run
 from captcha_cnn.core.machine import cpu_kind
 from captcha_cnn.model.levels import steps_to
 
-# The tutorial read its accuracy on 100 fresh captchas at each evaluation (SCIENCE.md section 2).
+# The tutorial read its accuracy on 100 fresh captchas at each evaluation (docs/seed.md section 3).
 TUTORIAL_EVAL_CAPTCHAS = 100
 ROLES = ("correct", "buggy")
 

@@ -1,3 +1,7 @@
+"""Configs (captcha_cnn.core.config and config_rules): defaults < experiment file < --set, bases,
+strict types and ranges with one-line errors, the pairs differing only in the loss, and resuming
+under a changed config."""
+
 import re
 
 import pytest

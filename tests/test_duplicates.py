@@ -95,7 +95,16 @@ def test_two_pairs_may_share_configs_each_judged_on_its_own(tmp_path):
 
     plan = reproduce.read_plan(find_config("reproduce_smoke.yaml"))
     runs = reproduce.planned_runs(plan, tmp_path / "runs", tmp_path / "results")
-    check_planned_runs(runs, "reproduce_smoke.yaml", same_config_within=("pair", "seed"))
+    check_planned_runs(runs, "reproduce_smoke.yaml", same_config_within=("pair", "seed"))  # No raise.
+    names = [run.name for run in runs]
+    assert len(set(names)) == len(names) == 2 * 2 * 2  # Pairs x roles x seeds, one folder each.
+    for pair in ("stall", "hide"):
+        for seed in (0, 1):
+            correct, buggy = (next(run for run in runs if run.tags == {"pair": pair, "role": role,
+                                                                       "seed": seed})
+                              for role in ("correct", "buggy"))
+            assert correct.config["loss"]["name"] == "logits"
+            assert buggy.config["loss"]["name"] == "softmax_then_logits"
 
 
 def test_planned_runs_sharing_a_folder_are_refused(tmp_path):

@@ -49,6 +49,34 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
     groups = layer_names(model)
     scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     group_of = [groups.index(v.path.split("/")[0]) for v in model.trainable_variables]
+    replica_step = _replica_step(model, optimizer, loss_name, layout, length, replicas,
+                                 prior_pull, update)
+
+    # Called outside strategy.scope(): the update then runs in cross-replica context, where the
+    # optimizer applies the summed gradients to every replica's copy. The sum goes one variable
+    # at a time through the host: simple and exact, but not an NCCL all-reduce (docs/distributed.md).
+    @tf.function
+    def train_step(images, labels):
+        gradients, local = strategy.run(replica_step, args=(images, labels))
+        if replicas > 1:
+            gradients = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
+                         for g in gradients]
+            local = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                     for name, value in local.items()}
+        # Unscaled copies for the signals, with the scale in force now (apply may change it).
+        reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
+                    if scales_loss else gradients)
+        if update:
+            optimizer.apply(gradients, model.trainable_variables)
+        return {**local, **gradient_norms(reported, group_of, groups)}
+
+    return train_step
+
+
+def _replica_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int,
+                  replicas: int, prior_pull: float, update: bool):
+    """One replica's part of a step: its gradients of the objective and its local signals."""
+    scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
@@ -70,25 +98,7 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
                  "max_prob": max_prob, "logit_std": tf.math.reduce_std(outputs)}
         return gradients, local
 
-    # Called outside strategy.scope(): the update then runs in cross-replica context, where the
-    # optimizer applies the summed gradients to every replica's copy. The sum goes one variable
-    # at a time through the host: simple and exact, but not an NCCL all-reduce (docs/distributed.md).
-    @tf.function
-    def train_step(images, labels):
-        gradients, local = strategy.run(replica_step, args=(images, labels))
-        if replicas > 1:
-            gradients = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
-                         for g in gradients]
-            local = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-                     for name, value in local.items()}
-        # Unscaled copies for the signals, with the scale in force now (apply may change it).
-        reported = ([g / tf.cast(optimizer.dynamic_scale, g.dtype) for g in gradients]
-                    if scales_loss else gradients)
-        if update:
-            optimizer.apply(gradients, model.trainable_variables)
-        return {**local, **gradient_norms(reported, group_of, groups)}
-
-    return train_step
+    return replica_step
 
 
 def gradient_norms(gradients: list, group_of: list[int], groups: list[str]) -> dict:

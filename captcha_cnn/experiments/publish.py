@@ -31,6 +31,7 @@ from captcha_cnn.experiments.report import (
     pair_figure,
 )
 from captcha_cnn.experiments.reproduce_plan import ReproductionPlan
+from captcha_cnn.model.levels import label_shape
 
 MADE_BY = "python -m captcha_cnn.experiments.reproduce"
 
@@ -77,7 +78,7 @@ def publish(runs: list[PlannedRun], plan: ReproductionPlan, results: Path,
     readings = read_map(plan, results)
     if redraw is None:
         publish_studies(plan, results, readings)
-    report = report_text(plan, runs[0].config["data"], ledger, readings)
+    report = report_text(plan, runs[0].config, ledger, readings)
     write_atomically(results / "REPORT.md", report.encode("utf-8"))
     return results / "REPORT.md"
 
@@ -121,9 +122,10 @@ def pair_section(pair, groups: dict[str, list[list[dict]]], config: dict,
             f"{pair_claims(groups, config, plan.claim, plan.wording)}")
 
 
-def report_text(plan: ReproductionPlan, data: dict, ledger: Ledger, readings) -> str:
+def report_text(plan: ReproductionPlan, config: dict, ledger: Ledger, readings) -> str:
     """REPORT.md: the decision on the seed's claim, each pair, the flat layout, the studies,
     the run table and the machines."""
+    data = config["data"]
     about = {pair.name: pair.about for pair in plan.pairs.values()}
     decision = [f"## {plan.wording['decision_title']}", "", plan.wording["decision"].strip(), "",
                 claim_table(ledger.judged, about, plan.claim)]
@@ -134,7 +136,7 @@ def report_text(plan: ReproductionPlan, data: dict, ledger: Ledger, readings) ->
               f"is read from `results/runs/*/metrics.jsonl` (held-out set: {data['test_size']} "
               f"captchas never trained on). Accuracy is per character unless it says whole "
               f"captcha.", "", *decision, *ledger.sections,
-              flat_layout_section(data["length"], len(data["charset"]), plan.wording["flat_layout"],
+              flat_layout_section(*label_shape(config), plan.wording["flat_layout"],
                                   plan.claim.fields()),
               *studies_section(plan),
               "## Runs", "", "| run | steps | wall time (min) | finished |",

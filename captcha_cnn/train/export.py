@@ -46,8 +46,7 @@ def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
 
 def export_saved_model(model: keras.Model, config: dict, path: Path) -> Path:
     """Write the SavedModel to `path`, replacing an older export only once the new one is whole."""
-    data = config["data"]
-    codec = LabelCodec(data["charset"], data["length"])
+    data, codec = config["data"], LabelCodec.from_config(config)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", png_reader(model, codec, data["height"], data["width"]))

@@ -32,11 +32,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from captcha_cnn.core.config import VERDICT_KINDS
+from captcha_cnn.core.config_rules import VERDICT_KINDS
 from captcha_cnn.doctor.advice import ADVICE, advise  # noqa: F401 (ADVICE: re-exported)
 from captcha_cnn.model.levels import STALLED_FACTOR
 
-KINDS = VERDICT_KINDS  # The order above; config.py holds it so doctor.stop_on can be checked.
+KINDS = VERDICT_KINDS  # The order above; config_rules.py holds it so doctor.stop_on can be checked.
 # The loss has fallen off its plateau once it is this fraction below its start (or chance).
 PLATEAU_TOLERANCE = 0.02
 # A loss more than this multiple of where it started (or of chance, if higher) is diverging.

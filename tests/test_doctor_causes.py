@@ -208,3 +208,87 @@ def test_the_sigmoid_twin_advice_speaks_of_the_sigmoid():
     assert verdict.kind == "probabilities_as_logits"
     assert "sigmoid outputs into a sigmoid cross-entropy" in verdict.evidence
     assert verdict.advice.startswith("remove the sigmoid before the loss")
+
+
+# The same, on real fits (scikit-learn's digits as 64 features).
+@pytest.fixture(scope="module")
+def flat_digits():
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_digits()
+    return (data.images / 16.0).reshape(-1, 64).astype(np.float32), data.target
+
+
+def fit_for_verdicts(layers, loss, x, y, epochs=2, optimizer="adam", held_out=False):
+    import keras
+
+    from captcha_cnn.doctor import Doctor
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((x.shape[1],)), *layers])
+    model.compile(optimizer, loss)
+    doctor = Doctor(probe=(x[-128:], y[-128:]) if held_out else (x[:128], y[:128]), every=20,
+                    verbose=False)
+    train = slice(0, -128) if held_out else slice(None)
+    model.fit(x[train], y[train], batch_size=32, epochs=epochs, verbose=0, callbacks=[doctor])
+    return doctor
+
+
+def one_hot(labels):
+    return np.eye(10, dtype=np.float32)[labels]
+
+
+@pytest.mark.slow
+def test_ten_sigmoid_layers_are_vanishing_and_sigmoid_biases_of_10_saturated(flat_digits):
+    import keras
+
+    x, labels = flat_digits
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    deep = [keras.layers.Dense(32, activation="sigmoid") for _ in range(10)]
+    doctor = fit_for_verdicts([*deep, keras.layers.Dense(10)], loss, x, one_hot(labels),
+                              optimizer=keras.optimizers.SGD(0.1))
+    assert {verdict.kind for verdict in doctor.history} == {"vanishing"}
+    pinned = [keras.layers.Dense(64, activation="sigmoid",
+                                 bias_initializer=keras.initializers.Constant(10.0)),
+              keras.layers.Dense(64, activation="sigmoid",
+                                 bias_initializer=keras.initializers.Constant(10.0))]
+    doctor = fit_for_verdicts([*pinned, keras.layers.Dense(10)], loss, x, one_hot(labels))
+    assert {verdict.kind for verdict in doctor.history} == {"saturated"}
+
+
+@pytest.mark.slow
+def test_the_forms_of_the_pitfall_at_step_0(flat_digits):
+    import keras
+    import tensorflow as tf
+
+    x, labels = flat_digits
+    hidden = lambda: keras.layers.Dense(32, activation="relu")  # noqa: E731
+    twin = fit_for_verdicts([hidden(), keras.layers.Dense(10, activation="sigmoid")],
+                            lambda t, p: tf.nn.sigmoid_cross_entropy_with_logits(t, p), x,
+                            one_hot(labels), epochs=1)
+    assert twin.history[0].kind == "probabilities_as_logits"
+    assert "floor of 0.65" in twin.history[0].evidence
+    binary = (labels >= 5).astype(np.float32)[:, None]
+    single = fit_for_verdicts([hidden(), keras.layers.Dense(1, activation="softmax")],
+                              "binary_crossentropy", x, binary, epochs=1)
+    assert single.history[0].kind == "dead" and single.verdict.kind == "dead"
+    assert single.verdict.advice.startswith("a softmax over one unit is always 1")
+    unreachable = fit_for_verdicts([hidden(), keras.layers.Dense(1, activation="relu")], "mse",
+                                   x, (labels - 4.5).astype(np.float32)[:, None], epochs=1)
+    assert unreachable.history[0].kind == "unreachable_targets"
+
+
+@pytest.mark.slow
+def test_a_majority_class_is_not_learning(flat_digits):
+    """Inputs that say nothing, labels 90% one class: predicting the majority is chance (on a
+    held-out probe: on training examples the network memorises the noise, which is learning)."""
+    import keras
+
+    x, labels = flat_digits
+    noise = np.random.default_rng(0).normal(size=x.shape).astype(np.float32)
+    rare = (labels == 0).astype(np.int32)
+    doctor = fit_for_verdicts([keras.layers.Dense(32, activation="relu"), keras.layers.Dense(2)],
+                              keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                              noise, rare, epochs=2, held_out=True)
+    assert "learning" not in {verdict.kind for verdict in doctor.history}
+    assert doctor.observations[-1].accuracy > 0.85  # The majority class, learned.
+    assert "(chance 8" in doctor.verdict.evidence or "(chance 9" in doctor.verdict.evidence

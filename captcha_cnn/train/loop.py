@@ -41,7 +41,7 @@ from captcha_cnn.train.evaluator import Evaluator
 from captcha_cnn.train.export import export_saved_model
 from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor
 from captcha_cnn.train.optimizers import make_optimizer
-from captcha_cnn.train.resume import open_run_dir
+from captcha_cnn.train.resume import open_run_dir, refuse_lost_checkpoints
 from captcha_cnn.train.session import Session, compiled_step, measure_step
 from captcha_cnn.train.steps import signal_names
 from captcha_cnn.train.stopping import STOP_REASONS, stop_reason, summarize
@@ -78,6 +78,8 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         done = finished_summary(run, config) if resume else None
         if done is not None:
             return done
+        if resume:
+            refuse_lost_checkpoints(run, config)
         # Devices first: they must be set before TensorFlow starts, and a bad one fails fast.
         placement = make_placement(config["train"])
         train_set, test_set = load_data(config, data_dir, progress)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 import signal
 import sys
 import time
@@ -19,6 +18,7 @@ from captcha_cnn.core.config import REPO_ROOT, dump
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import check_folder_argument, write_atomically
 from captcha_cnn.core.machine import describe_cpu, package_versions
+from captcha_cnn.core.names import checked_name
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
@@ -47,8 +47,6 @@ from captcha_cnn.train.steps import signal_names
 from captcha_cnn.train.stopping import STOP_REASONS, stop_reason, summarize
 
 REPO_RUNS = REPO_ROOT / "runs"
-# A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
-SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
@@ -93,9 +91,9 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
 
 def locate_run(config: dict, experiment: str, run_dir: Path | None) -> tuple[RunDir, str]:
     """The run directory and the run's name (each worker of a cluster gets its own)."""
-    if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
-        raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
-                        f"pass --run-dir")
+    if run_dir is None:  # A name taken from a config file's name becomes a folder of runs/.
+        checked_name(experiment, f"{experiment!r} cannot be used as a run name under "
+                                 f"{REPO_RUNS} (pass --run-dir)")
     worker = worker_index(config["train"])
     if worker:  # Each worker of a cluster keeps its own copy of the run, even on a shared disk.
         experiment = f"{experiment}-worker{worker}"

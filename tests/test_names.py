@@ -57,8 +57,8 @@ def test_a_pair_with_no_run_at_all_is_refused(tmp_path, run_main):
     plan.write_text(SMOKE_PLAN.replace("seeds: [0, 1]", "seeds: []"))
     result = run_main(reproduce.main, str(plan), "--runs", str(tmp_path / "r"), "--out",
                       str(tmp_path / "o"))
-    assert_one_line_error(result, "pairs.stall: no correct run: its seeds are [] and "
-                                  "published.correct lists none")
+    assert_one_line_error(result, "pairs.stall: no run at all: its seeds are [] and it lists "
+                                  "no published run")
 
 
 @pytest.mark.parametrize("old, new, fragment", [

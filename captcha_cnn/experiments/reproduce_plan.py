@@ -170,11 +170,9 @@ def _pair(name: str, entry, seeds: list[int], shared: list[str], path: Path) -> 
         for run_name in names:
             checked_name(run_name, f"{path}: {key}.published.{role}")
     pair_seeds = _seeds(entry["seeds"], path, f"{key}.seeds") if "seeds" in entry else seeds
-    for role in ROLES:
-        if not pair_seeds and not published.get(role):
-            raise ConfigError(f"{path}: {key}: no {role} run: its seeds are [] and "
-                              f"published.{role} lists none; give the pair a seed to train or "
-                              f"a published run to read")
+    if not pair_seeds and not any(published.values()):
+        raise ConfigError(f"{path}: {key}: no run at all: its seeds are [] and it lists no "
+                          f"published run; give it a seed to train or a published run to read")
     return Pair(name, (configs[0], configs[1]), about, pair_seeds,
                 [*shared, *(f"{k}={v}" for k, v in own_set.items())], published)
 

@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.captchas import to_gray
+from captcha_cnn.data.folder import read_gray
 from captcha_cnn.data.labels import LabelCodec, char_blocks
 from captcha_cnn.data.pixels import scale_gray
 
@@ -60,7 +61,13 @@ def read_image(run_path: Path, image_path: Path) -> tuple[str, np.ndarray]:
         raise UserError(f"{run_path}: not a run directory (no config.yaml)")
     config = run.read_config()
     data, codec = config["data"], LabelCodec.from_config(config)
-    pixels = read_image_array(image_path, data["width"], data["height"])
+    if data.get("source") == "folder":  # Trained on images resized as they were read: resize.
+        if not Path(image_path).is_file():
+            raise UserError(f"{image_path}: image file not found")
+        gray = read_gray(image_path, data["width"], data["height"])
+        pixels = scale_gray(gray[None, :, :, None].astype(np.float32))
+    else:
+        pixels = read_image_array(image_path, data["width"], data["height"])
     logits = np.asarray(load_trained_model(run_path)(pixels, training=False))[0]
     if not np.isfinite(logits).all():
         raise UserError(f"{run_path}: the model's output for {image_path} is not finite "

@@ -219,6 +219,7 @@ def test_the_folder_is_read_once_and_again_only_when_it_changes(folder_config, t
         raise AssertionError("read the folder again")
 
     monkeypatch.setattr(folder_module, "read_gray", no_reading)
+    folder_module._LOADED.clear()  # A new process: from the cache file, not this one's memory.
     prepare_folder(config, cache, progress=False)  # Unchanged: from the cache.
     make_images(folder, ["012"], seed=5)
     with pytest.raises(AssertionError, match="read the folder again"):
@@ -231,6 +232,7 @@ def test_a_damaged_cache_entry_is_read_again(folder_config, tmp_path, capsys):
     prepare_folder(folder_config(folder), cache, progress=False)
     entry = next(cache.glob("folder-*.npz"))
     entry.write_bytes(entry.read_bytes()[:-10])
+    folder_module._LOADED.clear()  # A new process: this one holds the arrays it read.
     prepare_folder(folder_config(folder), cache, progress=False)
     assert "is damaged or incomplete; reading the folder again" in capsys.readouterr().err
 

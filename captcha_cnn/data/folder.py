@@ -29,6 +29,9 @@ from captcha_cnn.data.captchas import DEFAULT_DATA_DIR, sha256_file, to_gray
 from captcha_cnn.data.folder_labels import FolderError, FolderListing, list_folder, resolve_labels
 from captcha_cnn.data.labels import LabelCodec
 
+# The entry this process loaded last (its path names its content): train.py checks the folder
+# before TensorFlow loads and the training loop then takes the same arrays, not a second read.
+_LOADED: dict = {}
 # Bump when reading changes (decoding, gray, resizing), so that old cache entries are not reused.
 READER_VERSION = 1
 
@@ -107,8 +110,11 @@ def load_folder_images(listing: FolderListing, width: int, height: int, data_dir
                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The folder's images and file digests: from the cache, or read and cached."""
     npz_path, meta_path = _cache_paths(listing, width, height, data_dir)
+    if _LOADED.get("path") == npz_path.resolve():  # train.py checked it; the loop loads it.
+        return _LOADED["arrays"]
     cached = _cached(npz_path, meta_path, listing)
     if cached is not None:
+        _LOADED.update(path=npz_path.resolve(), arrays=cached)
         return cached
     started = time.perf_counter()
     images, digests = read_folder(listing, width, height, progress)
@@ -121,6 +127,7 @@ def load_folder_images(listing: FolderListing, width: int, height: int, data_dir
             "reader": READER_VERSION, "bytes": npz_path.stat().st_size,
             "sha256": sha256_file(npz_path), "reading_seconds": round(seconds, 2)}
     write_atomically(meta_path, json.dumps(meta, indent=2).encode())
+    _LOADED.update(path=npz_path.resolve(), arrays=(images, digests))
     return images, digests
 
 

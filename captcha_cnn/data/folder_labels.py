@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +60,13 @@ def list_folder(folder: Path) -> FolderListing:
         what = "is not a folder" if folder.exists() else "does not exist"
         raise FolderError(f"data.folder {folder}: {what}")
     names, skipped = [], []
-    for entry in sorted(folder.iterdir(), key=lambda path: path.name):
-        if entry.name == LABELS_FILE:
-            continue
-        image = entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
-        (names if image and entry.is_file() else skipped).append(entry.name)
+    with os.scandir(folder) as entries:  # Its is_file() rarely needs a stat: 12,000 files fast.
+        for entry in sorted(entries, key=lambda entry: entry.name):
+            if entry.name == LABELS_FILE:
+                continue
+            image = (Path(entry.name).suffix.lower() in IMAGE_SUFFIXES
+                     and not entry.name.startswith("."))
+            (names if image and entry.is_file() else skipped).append(entry.name)
     if not names:
         raise FolderError(f"data.folder {folder}: no image files ({', '.join(IMAGE_SUFFIXES)})"
                           f"{f'; {len(skipped)} other entries' if skipped else ''}")

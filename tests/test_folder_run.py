@@ -108,6 +108,12 @@ def test_make_folder_names_files_by_their_text_and_never_writes_into_a_full_fold
         make_folder(tmp_path, 2, "xy", 5, 3, workers=1)
 
 
-def test_a_folder_config_loads_with_inferred_keys():
-    config, _ = load_config("folder.yaml", ["data.folder=somewhere"])
-    assert (config["data"]["charset"], config["data"]["length"]) == ("", 0)
+@pytest.mark.parametrize("name, model, loss", [
+    ("folder.yaml", "classic", "logits"), ("folder_buggy.yaml", "classic", "softmax_then_logits"),
+    ("folder_fast.yaml", "fast", "logits")])
+def test_the_folder_configs_infer_charset_and_length(name, model, loss):
+    config, _ = load_config(name, ["data.folder=somewhere"])
+    data = config["data"]
+    assert (data["source"], data["charset"], data["length"], data["test_fraction"]) == \
+        ("folder", "", 0, 0.1)
+    assert (config["model"]["name"], config["loss"]["name"]) == (model, loss)

@@ -17,6 +17,7 @@ from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.glyphs import check_charset_drawable
+from captcha_cnn.model.memory import check_memory
 
 
 def main(argv=None) -> None:
@@ -53,6 +54,7 @@ def main(argv=None) -> None:
     source = " with --set ".join([config_name, " ".join(args.overrides)] if args.overrides
                                  else [config_name])
     check_charset_drawable(config, source)  # Before any image is made, or TensorFlow loads.
+    check_memory(config, source)
     for flag, folder in (("--run-dir", args.run_dir), ("--data-dir", args.data_dir)):
         if folder is not None:
             check_folder_argument(folder, flag)

@@ -20,6 +20,7 @@ from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.yaml_files import read_yaml
 from captcha_cnn.data.glyphs import check_charset_drawable
+from captcha_cnn.model.memory import check_memory
 from captcha_cnn.train.resume import first_difference
 
 
@@ -94,6 +95,7 @@ def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=()
     configs: dict[tuple, PlannedRun] = {}
     for run in runs:
         check_charset_drawable(run.config, f"{path}: {run.name}")
+        check_memory(run.config, f"{path}: {run.name}")
         folder = Path(run.dir).resolve()
         if folder in folders:
             raise ConfigError(f"{path}: {_described(folders[folder])} and {_described(run)} "

@@ -158,5 +158,5 @@ def test_doctor_stop_on_refuses_an_unknown_verdict():
     from captcha_cnn.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"doctor.stop_on: unknown verdict 'learning' "
-                                          r"\(allowed: diverging, dead, hiding, "):
+                                          r"\(allowed: diverging, exploding, unreachable_targets, dead, "):
         load_config("smoke.yaml", ["doctor.stop_on=[dead, learning]"])

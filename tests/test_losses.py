@@ -263,3 +263,38 @@ def test_the_prior_pull_changes_the_update_but_not_the_reported_loss(smoke_confi
     assert signals[0]["train_loss"] == pytest.approx(signals[1]["train_loss"], rel=1e-6)
     assert signals[1]["grad_norm"] != pytest.approx(signals[0]["grad_norm"], rel=1e-3)
     assert not np.allclose(moved[0][-1], moved[1][-1])  # The logits layer's bias moved differently.
+
+
+def test_the_sigmoid_twin_feeds_sigmoid_outputs_as_logits_and_pins_its_levels():
+    """SCIENCE.md section 12: per unit the floor is 0.3133 for a target of 1, ln 2 for a target of
+    0; one-hot over 10 gives 0.6552 per unit, and zero outputs (p = 0.5) give 0.924."""
+    labels = np.array([[1.0, 0.0]])
+    saturated = per_example_loss("sigmoid_then_logits", "flat",
+                                 tf.constant([[1.0, 0.0]]), tf.constant([[50.0, -50.0]]), 1)
+    assert float(saturated[0]) == pytest.approx((0.3133 + 0.6931) / 2, abs=1e-4)
+    expected = LOSSES["sigmoid"](labels, 1 / (1 + np.exp(-np.array([[50.0, -50.0]]))))
+    assert np.allclose(saturated.numpy(), expected.numpy())
+    for layout in ("per_char", "flat"):
+        levels = loss_levels("sigmoid_then_logits", layout, 4, 10)
+        assert levels["floor"] == pytest.approx(0.6552, abs=1e-4)
+        assert levels["chance"] == pytest.approx(0.9241, abs=1e-4)
+    assert loss_levels("sigmoid_then_logits", "per_char", 4, 10)["constant"] == \
+        pytest.approx(math.log(2))
+    assert loss_levels("sigmoid", "per_char", 4, 10) == {
+        "chance": pytest.approx(math.log(2)), "floor": 0.0,
+        "constant": pytest.approx(0.3251, abs=1e-4)}  # -(0.1 ln 0.1 + 0.9 ln 0.9)
+
+
+def test_the_sigmoid_twin_never_goes_below_its_floor():
+    rng = np.random.default_rng(4)
+    labels = np.eye(10)[rng.integers(0, 10, size=(64, 4))].reshape(64, 40)
+    floor = loss_levels("sigmoid_then_logits", "per_char", 4, 10)["floor"]
+    for scale in (0.0, 1.0, 10.0, 100.0):
+        outputs = scale * (2 * labels - 1) + rng.normal(size=labels.shape)
+        values = per_example_loss("sigmoid_then_logits", "per_char", tf.constant(labels),
+                                  tf.constant(outputs), 4).numpy()
+        assert (values >= floor - 1e-9).all()
+    assert values.min() == pytest.approx(floor, abs=1e-4)
+    zero = per_example_loss("sigmoid_then_logits", "per_char", tf.constant(labels),
+                            tf.zeros(labels.shape, tf.float64), 4).numpy()
+    assert zero == pytest.approx(loss_levels("sigmoid_then_logits", "per_char", 4, 10)["chance"])

@@ -11,13 +11,14 @@ from captcha_cnn.core.errors import ConfigError
 
 MODEL_NAMES = ("classic", "fast", "peer")
 INIT_NAMES = ("keras", "tutorial")
-LOSS_NAMES = ("logits", "softmax_then_logits", "sigmoid")
+LOSS_NAMES = ("logits", "softmax_then_logits", "sigmoid", "sigmoid_then_logits")
 LAYOUTS = ("per_char", "flat", "flat_normalized")
 OPTIMIZER_NAMES = ("adam", "sgd")
 PITFALL_CHECKS = ("warn", "error", "off")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # The doctor's verdicts (captcha_cnn.doctor.verdict), in the order they are tried.
-VERDICT_KINDS = ("diverging", "dead", "hiding", "probabilities_as_logits", "plateau", "learning")
+VERDICT_KINDS = ("diverging", "exploding", "unreachable_targets", "dead", "hiding",
+                 "probabilities_as_logits", "saturated", "vanishing", "plateau", "learning")
 DISTRIBUTE_NAMES = ("none", "mirrored", "multi_worker")
 SCHEDULES = ("constant", "cosine")
 
@@ -97,9 +98,9 @@ def _validate_loss(config: dict, source: str) -> None:
     _check_choice(loss, "loss", "name", LOSS_NAMES, source)
     _check_choice(loss, "loss", "layout", LAYOUTS, source)
     _check_choice(loss, "loss", "pitfall_check", PITFALL_CHECKS, source)
-    if loss["name"] == "sigmoid" and loss["layout"] == "flat_normalized":
+    if loss["name"].startswith("sigmoid") and loss["layout"] == "flat_normalized":
         raise ConfigError(f"{source}: loss.layout: flat_normalized divides the labels for a "
-                          f"softmax; with loss.name sigmoid use per_char or flat")
+                          f"softmax; with loss.name {loss['name']} use per_char or flat")
     if not 0 <= loss["prior_pull"] < float("inf"):
         raise ConfigError(f"{source}: loss.prior_pull: must be 0 (off) or more, "
                           f"got {loss['prior_pull']}")

@@ -15,23 +15,27 @@ from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, Verdict
 from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
-from captcha_cnn.model.signal_names import DEAD, GRADIENT, per_layer
+from captcha_cnn.model.signal_names import BIAS_MEAN, DEAD, GRADIENT, per_layer
 
 
 def levels_of(config: dict) -> Levels:
     """The levels a run's held-out loss and per-character accuracy are read against."""
-    levels = config_loss_levels(config)
-    return Levels(chance_loss=levels["chance"],
+    levels, loss_name = config_loss_levels(config), config["loss"]["name"]
+    # Sigmoid losses start above the loss of the best constant output: chance is the latter.
+    return Levels(chance_loss=levels.get("constant", levels["chance"]),
                   chance_accuracy=config_chance_levels(config)["char"],
                   floor=levels["floor"],
-                  probabilities_as_logits=config["loss"]["name"] == "softmax_then_logits")
+                  probabilities_as_logits=loss_name in ("softmax_then_logits",
+                                                        "sigmoid_then_logits"),
+                  probabilities_kind="sigmoid" if loss_name.startswith("sigmoid") else "softmax")
 
 
 def observation_of(row: dict) -> Observation:
     """One metrics row as the doctor sees it (a step-0 row may lack the training signals)."""
     return Observation(
         step=row["step"], loss=row["test_loss"], accuracy=row.get("test_char_acc"),
-        dead=per_layer(row, DEAD), gradients=per_layer(row, GRADIENT))
+        dead=per_layer(row, DEAD), gradients=per_layer(row, GRADIENT),
+        biases=per_layer(row, BIAS_MEAN))
 
 
 def diagnose_rows(config: dict, rows: list[dict]) -> list[Verdict]:

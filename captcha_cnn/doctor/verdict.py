@@ -5,16 +5,25 @@ Pure Python, no TensorFlow: the Keras callback, the training loop and the offlin
 
 The kinds, in the order they are tried (the first that holds is the verdict):
 - `diverging`: the loss is NaN or infinite, or more than twice where it started;
+- `exploding`: the largest layer gradient is EXPLODING_FACTOR times its first look's or more,
+  while the loss is still finite and not yet twice its start (the warning before `diverging`);
+- `unreachable_targets`: the output's activation cannot produce the probe's targets (a ReLU
+  output for negative targets, a sigmoid for targets outside [0, 1]); no training can fix it;
 - `dead`: some ReLU layer has no unit that fires for any probe input, or some layer gets a gradient
-  of exactly 0; no optimizer can bring such a network back, so once dead a run stays dead until
-  it learns (which would prove the verdict wrong, and the timeline shows it);
+  of exactly 0 (a softmax over one unit gives that from the first step); no optimizer can bring
+  such a network back, so once dead a run stays dead until it learns (which would prove the
+  verdict wrong, and the timeline shows it);
 - `hiding`: the loss is fed probabilities, so it has a floor above 0, yet accuracy has left
   chance: the curves look healthy while the loss cannot fall;
 - `probabilities_as_logits`: the loss is fed probabilities where it expects logits (a second
-  softmax), and nothing has moved yet;
+  softmax, or a sigmoid output into a sigmoid cross-entropy with logits), and nothing has moved;
+- `saturated`: at chance, with SATURATED_SHARE or more of some tanh/sigmoid layer's units pinned
+  at a bound for every probe input (they pass almost no gradient);
+- `vanishing`: at chance, the first layer's gradient under VANISHING_RATIO of the last's;
 - `plateau`: the loss sits at its starting or chance level, units alive, gradients reaching every
   layer: a slow start, not a dead network;
 - `learning`: accuracy has left chance, or the loss has fallen below where it started.
+The advice names the likely cause from the evidence (advice.py), not one sentence per kind.
 """
 
 from __future__ import annotations
@@ -24,28 +33,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from captcha_cnn.core.config_rules import VERDICT_KINDS
+from captcha_cnn.doctor.advice import ADVICE, advise  # noqa: F401 (ADVICE: re-exported)
 from captcha_cnn.model.levels import STALLED_FACTOR
 
-KINDS = VERDICT_KINDS  # The order above; config.py holds it so doctor.stop_on can be checked.
+KINDS = VERDICT_KINDS  # The order above; config_rules.py holds it so doctor.stop_on can be checked.
 # The loss has fallen off its plateau once it is this fraction below its start (or chance).
 PLATEAU_TOLERANCE = 0.02
 # A loss more than this multiple of where it started (or of chance, if higher) is diverging.
 DIVERGING_FACTOR = 2.0
+# Thresholds measured on digits MLPs (docs/doctor.md, "Thresholds"): healthy runs' largest layer
+# gradient grew at most 55x its first look's (Adam 1e-2 on a raw-scale regression), runs about to
+# blow up 100x to 1e6x; first/last layer gradient ratios stayed at 0.07 or more in healthy MLPs
+# and at 7.9e-4 or more in the published CNN runs that went on to learn (stall-correct-seed1),
+# while ten sigmoid layers gave 2e-7 to 6e-6; healthy tanh/sigmoid layers had 0% of units pinned, a tanh
+# layer with weights of std 3 (which learns) 12.5%, sigmoid biases of +10 (which stall) 100%.
+EXPLODING_FACTOR = 100.0
+VANISHING_RATIO = 1e-4
+SATURATED_SHARE = 0.5
 
-ADVICE = {
-    "diverging": "lower the learning rate (by 3x to 10x) or clip gradients; a diverged "
-                 "checkpoint cannot be resumed",
-    "dead": "restart from new weights: smaller learning rate, He or Glorot initialisation, "
-            "biases at 0 or slightly positive, or LeakyReLU; waiting will not help",
-    "hiding": "the loss is computed on probabilities: give it the raw logits (no softmax "
-              "before a loss 'with logits'); the accuracy will keep its gains and the loss can "
-              "reach 0",
-    "probabilities_as_logits": "remove the softmax before the loss, or pass "
-                               "from_logits=False, so the loss sees logits once",
-    "plateau": "nothing is broken yet: keep training, or try a larger learning rate; watch for "
-               "'dead' (units dying on the plateau)",
-    "learning": "nothing to do",
-}
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class Observation:
     accuracy: float | None = None
     dead: Mapping[str, float] = field(default_factory=dict)
     gradients: Mapping[str, float] = field(default_factory=dict)
+    saturated: Mapping[str, float] = field(default_factory=dict)  # tanh/sigmoid layers
+    biases: Mapping[str, float] = field(default_factory=dict)  # mean bias per ReLU layer
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,9 @@ class Levels:
     chance_accuracy: float | None = None
     floor: float = 0.0
     probabilities_as_logits: bool = False
+    probabilities_kind: str = "softmax"  # What made the probabilities: softmax or sigmoid.
+    one_unit_softmax: bool = False  # A softmax over one unit: always 1, no gradient.
+    unreachable: str = ""  # Evidence that the outputs cannot reach the targets, if they cannot.
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class Diagnosis:
         self.history: list[Verdict] = []
         self._start_loss: float | None = None
         self._start_accuracy: float | None = None
+        self._start_gradient: float | None = None
 
     @property
     def verdict(self) -> Verdict | None:
@@ -105,17 +116,31 @@ class Diagnosis:
         if self._start_loss is None and math.isfinite(observation.loss):
             self._start_loss = observation.loss
             self._start_accuracy = observation.accuracy
+        finite = [norm for norm in observation.gradients.values() if math.isfinite(norm)]
+        if self._start_gradient is None and finite and max(finite) > 0:
+            self._start_gradient = max(finite)
         kind, evidence = self._judge(observation)
         previous = self.verdict
         since = previous.step if previous is not None and previous.kind == kind else observation.step
-        verdict = Verdict(kind, since, observation.step, evidence, ADVICE[kind])
+        advice = advise(kind, observation, self.levels, self.history, self.growth(observation))
+        verdict = Verdict(kind, since, observation.step, evidence, advice)
         self.history.append(verdict)
         return verdict
+
+    def growth(self, obs: Observation) -> float:
+        """The largest layer gradient as a multiple of the first look's (1 if unknown)."""
+        finite = [norm for norm in obs.gradients.values() if math.isfinite(norm)]
+        if not finite or not self._start_gradient:
+            return 1.0
+        return max(finite) / self._start_gradient
 
     def _judge(self, obs: Observation) -> tuple[str, str]:
         levels = self.levels
         start = self._start_loss if self._start_loss is not None else obs.loss
         chance = levels.chance_loss if levels.chance_loss is not None else start
+        growth = self.growth(obs)
+        grown = (f"; the largest layer gradient is {growth:.3g}x its first look's (exploding)"
+                 if growth >= EXPLODING_FACTOR else "")
         non_finite = [name for name, norm in obs.gradients.items() if not math.isfinite(norm)]
         if not math.isfinite(obs.loss) or non_finite:
             what = f"the loss is {obs.loss}" if not math.isfinite(obs.loss) else (
@@ -123,7 +148,14 @@ class Diagnosis:
             return "diverging", what
         if obs.loss > DIVERGING_FACTOR * max(start, chance):
             return "diverging", (f"the loss is {obs.loss:.4g}, more than {DIVERGING_FACTOR:g}x "
-                                 f"where it started ({start:.4g})")
+                                 f"where it started ({start:.4g}){grown}")
+        if grown:
+            name, norm = max(obs.gradients.items(), key=lambda item: item[1])
+            return "exploding", (f"the gradient of {name} ({norm:.3g}) is {growth:.3g}x the "
+                                 f"largest at the first look, while the loss ({obs.loss:.4g}) "
+                                 f"is still finite")
+        if levels.unreachable:
+            return "unreachable_targets", levels.unreachable
 
         left_chance = self._left_chance(obs, start, chance)
         silent = [name for name, share in obs.dead.items() if share >= 1.0]
@@ -135,16 +167,38 @@ class Diagnosis:
         accuracy = self._accuracy_words(obs)
         if levels.probabilities_as_logits:
             floor = f"it can never go below its floor of {levels.floor:.4g}"
+            fed = ("sigmoid outputs into a sigmoid cross-entropy with logits"
+                   if levels.probabilities_kind == "sigmoid" else "probabilities")
             if left_chance:
-                return "hiding", f"{accuracy}, while the loss ({obs.loss:.4g}) is fed " \
-                                 f"probabilities and {floor}"
-            return "probabilities_as_logits", (f"the loss is fed probabilities where it expects "
+                return "hiding", f"{accuracy}, while the loss ({obs.loss:.4g}) is fed {fed} " \
+                                 f"and {floor}"
+            return "probabilities_as_logits", (f"the loss is fed {fed} where it expects "
                                                f"logits, so {floor}; {accuracy}")
         if not left_chance:
+            pinned = {name: share for name, share in obs.saturated.items()
+                      if share >= SATURATED_SHARE}
+            if pinned:
+                name, share = max(pinned.items(), key=lambda item: item[1])
+                return "saturated", (f"{share:.0%} of {name}'s units are pinned at a bound for "
+                                     f"every probe input; the loss ({obs.loss:.4g}) sits at "
+                                     f"{start:.4g}; {accuracy}")
+            ratio = self._first_to_last(obs)
+            if ratio is not None and ratio < VANISHING_RATIO:
+                names = list(obs.gradients)
+                return "vanishing", (f"the first layer's gradient ({names[0]}) is {ratio:.2g} of "
+                                     f"the last's ({names[-1]}) while the loss ({obs.loss:.4g}) "
+                                     f"sits at {start:.4g}; {accuracy}")
             return "plateau", (f"the loss ({obs.loss:.4g}) sits at its starting or chance level "
                                f"({start:.4g}, {chance:.4g}); {accuracy}; "
                                f"{self._alive_words(obs)}")
         return "learning", f"{accuracy}; the loss is {obs.loss:.4g}, from {start:.4g}"
+
+    @staticmethod
+    def _first_to_last(obs: Observation) -> float | None:
+        norms = list(obs.gradients.values())
+        if len(norms) < 2 or not norms[-1] > 0:
+            return None
+        return norms[0] / norms[-1]
 
     def _left_chance(self, obs: Observation, start: float, chance: float) -> bool:
         """Accuracy at STALLED_FACTOR x chance or more (and x where it started: a random
@@ -155,8 +209,12 @@ class Diagnosis:
         # Once off the plateau, half the margin keeps it off: one noisy look does not undo it.
         was_off = self.verdict is not None and self.verdict.kind in ("learning", "hiding")
         factor = (1.0 + STALLED_FACTOR) / 2 if was_off else STALLED_FACTOR
-        if obs.accuracy is not None and known and obs.accuracy >= factor * max(known):
-            return True
+        if obs.accuracy is not None and known:
+            # factor x chance below 50%; above it, the same share of the errors removed (a
+            # majority class at 90% needs 95%).
+            level = max(known)
+            if obs.accuracy >= level + (factor - 1.0) * min(level, 1.0 - level):
+                return True
         return obs.loss < (1.0 - PLATEAU_TOLERANCE) * min(start, chance)
 
     def _accuracy_words(self, obs: Observation) -> str:

@@ -66,6 +66,8 @@ LOSSES = {
     "logits": Loss(fused_softmax_cross_entropy, _unchanged, True),
     "softmax_then_logits": Loss(fused_softmax_cross_entropy, tf.nn.softmax, True),
     "sigmoid": Loss(mean_sigmoid_cross_entropy, _unchanged, False),
+    # The sigmoid twin of the bug: the tutorial's own loss, fed sigmoid(outputs) as its logits.
+    "sigmoid_then_logits": Loss(mean_sigmoid_cross_entropy, tf.sigmoid, False),
 }
 
 

@@ -1,0 +1,74 @@
+"""The advice that goes with a verdict: the likely cause, read from the evidence, and its fix.
+
+One default sentence per kind (ADVICE), refined where the evidence names a cause: a dead network
+with a softmax over one unit, with its loss fed probabilities, with negative biases from the
+start, or dying after training began; probabilities made by a sigmoid rather than a softmax;
+a divergence with exploding gradients. docs/doctor.md has the table of causes and advice.
+"""
+
+from __future__ import annotations
+
+ADVICE = {
+    "diverging": "lower the learning rate (by 3x to 10x) or clip gradients; a diverged "
+                 "checkpoint cannot be resumed",
+    "exploding": "clip gradients (e.g. clipnorm=1.0) and lower the learning rate: the loss "
+                 "goes non-finite next",
+    "unreachable_targets": "make the output able to reach the targets: a linear output for "
+                           "regression, or targets rescaled into the activation's range",
+    "dead": "restart from new weights: smaller learning rate, He or Glorot initialisation, "
+            "biases at 0 or slightly positive, or LeakyReLU; waiting will not help",
+    "hiding": "the loss is computed on probabilities: give it the raw logits (no softmax "
+              "before a loss 'with logits'); the accuracy will keep its gains and the loss can "
+              "reach 0",
+    "probabilities_as_logits": "remove the softmax before the loss, or pass "
+                               "from_logits=False, so the loss sees logits once",
+    "saturated": "scale the inputs (to about unit range), initialise smaller (Glorot), or use "
+                 "ReLU-family units or batch normalization; pinned units pass almost no gradient",
+    "vanishing": "too little gradient reaches the first layers: ReLU-family activations, He "
+                 "initialisation, batch normalization or residual connections, or fewer layers",
+    "plateau": "nothing is broken yet: keep training, or try a larger learning rate; watch for "
+               "'dead' (units dying on the plateau)",
+    "learning": "nothing to do",
+}
+
+
+def advise(kind: str, obs, levels, history: list, growth: float = 1.0) -> str:
+    """The advice for `kind` on this observation (an Observation), these Levels, and the
+    verdicts before it (a Diagnosis's history)."""
+    if kind == "dead":
+        return _dead_advice(obs, levels, history)
+    if kind in ("hiding", "probabilities_as_logits") and levels.probabilities_kind == "sigmoid":
+        return ("remove the sigmoid before the loss 'with logits' (or use a binary "
+                "cross-entropy on probabilities, from_logits=False): a sigmoid cross-entropy with "
+                "logits must see raw outputs")
+    if kind == "diverging" and growth >= 100.0:
+        return ("clip gradients (e.g. clipnorm=1.0) and lower the learning rate (by 3x to 10x): "
+                "the gradients exploded before the loss did; a diverged checkpoint cannot be "
+                "resumed")
+    return ADVICE[kind]
+
+
+def _dead_advice(obs, levels, history: list) -> str:
+    if levels.one_unit_softmax:
+        return ("a softmax over one unit is always 1, so no gradient ever flows: use a sigmoid "
+                "output (or two softmax units), not new weights")
+    if levels.probabilities_as_logits:
+        made = "sigmoid" if levels.probabilities_kind == "sigmoid" else "softmax"
+        return (f"first give the loss logits (remove the {made} before the loss 'with logits'): "
+                f"restarting alone would die again; then restart from new weights")
+    silent = [name for name, share in obs.dead.items() if share >= 1.0]
+    from_start = all(verdict.kind == "dead" for verdict in history)
+    if not from_start:
+        return ("the units died during training: restart from new weights with a lower "
+                "learning rate (by 3x to 10x), or use LeakyReLU; waiting will not help")
+    negative = {name: obs.biases[name] for name in silent if obs.biases.get(name, 0.0) < 0.0}
+    if negative:
+        name, bias = min(negative.items(), key=lambda item: item[1])
+        return (f"dead from the start: the biases of {name} are negative (mean {bias:.3g}), so "
+                f"no unit fires; initialise biases at 0 or slightly positive (or use LeakyReLU)")
+    if silent:
+        return ("dead from the start: initialise with He or Glorot weights, scale the inputs to "
+                "about unit range, or use LeakyReLU; waiting will not help")
+    return ("a layer gets exactly 0 gradient while its units live: something in the graph cuts "
+            "it (argmax, rounding, a cast to integers, stop_gradient) or a softmax runs over one "
+            "unit")

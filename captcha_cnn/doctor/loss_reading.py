@@ -1,0 +1,142 @@
+"""What the doctor reads from a model's outputs, the probe's targets and the compiled loss's value:
+what accuracy means (argmax per block of classes, or per unit for binary and multi-label
+targets; none for other targets), the chance levels of these targets, and whether the loss is
+fed probabilities where it expects logits, in each form:
+- softmax outputs into a softmax cross-entropy "with logits" (a second softmax), flat or per
+  block, one-hot or integer labels;
+- outputs in [0, 1] into a sigmoid cross-entropy "with logits" (the sigmoid twin), binary or
+  multi-label;
+- a softmax over a single unit: the constant 1, so no gradient ever flows.
+Each is decided by which cross-entropy of the outputs the compiled loss equals, not by the code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Outputs within this of [0, 1] whose blocks sum to 1 within this are probabilities (float32);
+# coarser float types get a tolerance their rounding allows (bfloat16 keeps 8 bits).
+PROBABILITY_TOLERANCE = {"float32": 1e-3, "float16": 1e-2, "bfloat16": 3e-2}
+# The compiled loss "equals" a candidate cross-entropy within this relative difference.
+LOSS_MATCH_TOLERANCE = {"float32": 1e-3, "float16": 5e-3, "bfloat16": 2e-2}
+
+
+def softplus(values):
+    return np.logaddexp(0.0, values)
+
+
+def log_softmax(values):
+    shifted = values - values.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def are_probabilities(blocks: np.ndarray, tolerance: float = 1e-3) -> bool:
+    """Every value in [0, 1] and every block summing to 1."""
+    sums = blocks.sum(axis=-1)
+    return bool(in_unit_range(blocks, tolerance) and np.all(np.abs(sums - 1.0) <= tolerance))
+
+
+def in_unit_range(values: np.ndarray, tolerance: float = 1e-3) -> bool:
+    return bool(values.min() >= -tolerance and values.max() <= 1 + tolerance)
+
+
+def class_blocks(targets: np.ndarray, outputs: np.ndarray, classes: int) -> np.ndarray | None:
+    """The targets as one-hot blocks [examples, blocks, classes] shaped like the outputs' blocks;
+    None if they are not one class per block (binary, multi-label or other targets)."""
+    if classes < 2 or outputs[0].size % classes:
+        return None
+    count = outputs[0].size // classes
+    if targets.dtype.kind in "iu" and targets.size == len(targets) * count:
+        labels = targets.reshape(len(targets), count)
+        if labels.min() < 0 or labels.max() >= classes:
+            return None
+        return np.eye(classes)[labels]
+    if targets.size != outputs.size or not is_binary(targets):
+        return None
+    blocks = targets.reshape(len(targets), count, classes).astype(np.float64)
+    return blocks if np.all(blocks.sum(axis=-1) == 1.0) else None
+
+
+def is_binary(targets: np.ndarray) -> bool:
+    return bool(np.all((targets == 0) | (targets == 1)))
+
+
+def binary_units(targets: np.ndarray, outputs: np.ndarray) -> np.ndarray | None:
+    """The targets as [examples, units] of 0/1 matching the outputs; None otherwise."""
+    if targets.size != outputs.size or not is_binary(targets):
+        return None
+    return targets.reshape(len(targets), -1).astype(np.float64)
+
+
+def class_chance(blocks: np.ndarray) -> tuple[float, float]:
+    """(accuracy, loss per block) of the best constant guess: 1/K and ln K when the probe's
+    classes are balanced up to sampling noise (three standard errors), else the majority class's
+    share and the entropy of the classes."""
+    examples, classes = blocks.shape[0] * blocks.shape[1], blocks.shape[-1]
+    shares = blocks.reshape(-1, classes).mean(axis=0)
+    uniform = 1.0 / classes
+    if shares.max() <= uniform + 3 * math.sqrt(uniform * (1 - uniform) / examples):
+        return uniform, math.log(classes)
+    entropy = -float(sum(share * math.log(share) for share in shares if share > 0))
+    return float(shares.max()), entropy
+
+
+def unit_chance(units: np.ndarray) -> tuple[float, float]:
+    """(accuracy, loss per unit) of the best constant guess per unit: the majority value's share,
+    and the binary entropy of each unit's targets, both averaged over units."""
+    rates = units.mean(axis=0)
+    entropy = -(rates * np.log(np.clip(rates, 1e-12, 1)) +
+                (1 - rates) * np.log(np.clip(1 - rates, 1e-12, 1)))
+    return float(np.maximum(rates, 1 - rates).mean()), float(entropy.mean())
+
+
+def twin_levels(units: np.ndarray) -> tuple[float, float]:
+    """(best constant, floor) per unit of a sigmoid cross-entropy fed p in [0, 1] as logits:
+    per unit the floor is softplus(-1) = 0.3133 for a target of 1, ln 2 for a target of 0; the
+    best constant p is searched on a grid."""
+    rates = units.mean(axis=0)[:, None]
+    grid = np.linspace(0.0, 1.0, 101)[None, :]
+    constant = (rates * softplus(-grid) + (1 - rates) * softplus(grid)).min(axis=1)
+    floor = rates[:, 0] * softplus(-1.0) + (1 - rates[:, 0]) * math.log(2.0)
+    return float(constant.mean()), float(floor.mean())
+
+
+def softmax_candidates(targets: np.ndarray, blocks: np.ndarray) -> dict[str, float]:
+    """Cross-entropy values on [examples, blocks, classes]: the outputs read as logits (what a
+    loss 'with logits' computes: a second softmax if they are probabilities) and as
+    probabilities; each averaged over blocks (mean) or summed (sum)."""
+    readings = {"softmax_logits": log_softmax(blocks)}
+    if blocks.min() > 0:
+        readings["softmax_probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
+    values = {}
+    for name, log_probabilities in readings.items():
+        per_block = -(targets * log_probabilities).sum(axis=-1)
+        values[f"{name}_mean"] = float(per_block.mean())
+        values[f"{name}_sum"] = float(per_block.sum(axis=-1).mean())
+    return values
+
+
+def sigmoid_candidates(units: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """Binary cross-entropy values on [examples, units]: the outputs read as logits (a sigmoid
+    cross-entropy 'with logits') and, when in (0, 1), as probabilities."""
+    readings = {"sigmoid_logits": units * softplus(-outputs) + (1 - units) * softplus(outputs)}
+    if outputs.min() >= 0 and outputs.max() <= 1:
+        clipped = np.clip(outputs, 1e-7, 1 - 1e-7)
+        readings["sigmoid_probabilities"] = -(units * np.log(clipped)
+                                              + (1 - units) * np.log(1 - clipped))
+    values = {}
+    for name, per_unit in readings.items():
+        values[f"{name}_mean"] = float(per_unit.mean())
+        values[f"{name}_sum"] = float(per_unit.sum(axis=-1).mean())
+    return values
+
+
+def uses_keras_from_logits(loss) -> bool:
+    """Whether the compiled loss is a Keras loss object configured with from_logits=True."""
+    get_config = getattr(loss, "get_config", None)
+    try:
+        return bool(get_config and get_config().get("from_logits"))
+    except (TypeError, NotImplementedError):
+        return False

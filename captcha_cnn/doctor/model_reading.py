@@ -1,0 +1,152 @@
+"""What the doctor reads from a Keras model, whatever its kind (functional, sequential with or
+without an Input, nested, subclassed): the layers whose units can die or saturate, the layers
+that own trainable weights, what bounds each output, and one compiled look.
+
+Unit outputs are caught while the look is traced: each watched layer's `call` is wrapped for the
+trace only, so a layer deep inside a nested or subclassed model is read as easily as a top-level
+one, with no second model built over the graph (which nested and subclassed models lack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+# Activation names by what their units can do: die (a plain ReLU passes no gradient below 0) or
+# saturate (tanh and sigmoid pass almost none at their bounds). A leaky ReLU, ELU, SELU, GELU or
+# swish always passes some gradient: never watched.
+DYING = ("relu", "relu6")
+SATURATING = ("tanh", "sigmoid")
+# A tanh or sigmoid unit whose largest slope over the probe is below this share of the
+# steepest (1 - tanh^2 < 0.01: |tanh| > 0.995) is pinned at a bound for every probe input.
+SATURATED_SLOPE = 0.01
+# What an output activation can reach.
+RANGES = {"relu": (0.0, float("inf")), "relu6": (0.0, 6.0), "softplus": (0.0, float("inf")),
+          "exponential": (0.0, float("inf")), "sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0),
+          "tanh": (-1.0, 1.0), "elu": (-1.0, float("inf"))}
+
+
+def activation_of(layer) -> str | None:
+    """The name of the activation a layer's output comes out of ('linear' for none), None if
+    it is not known."""
+    if isinstance(layer, keras.layers.ReLU):
+        plain = not float(layer.negative_slope) and not float(layer.threshold)
+        return ("relu6" if layer.max_value == 6 else "relu") if plain else "leaky_relu"
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    if activation is None or isinstance(layer, keras.layers.RNN) or hasattr(layer, "cell"):
+        return None  # A recurrent layer's activations live inside its cell.
+    return getattr(activation, "__name__", "") or None
+
+
+def all_layers(model):
+    """Every layer, inside nested models too, outermost first."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def weight_owners(model, prefix: str = "") -> list[tuple[str, list]]:
+    """(name, trainable weights) per layer that owns some, in order, nested models opened (their
+    layers named 'inner/dense'); frozen layers own none."""
+    owners = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model):
+            owners += weight_owners(layer, f"{prefix}{layer.name}/")
+        elif layer.trainable_weights:
+            owners.append((prefix + layer.name, list(layer.trainable_weights)))
+    return owners
+
+
+def output_layers(model) -> list:
+    """The layer behind each model output, where the model has a graph; else []."""
+    try:
+        outputs = tf.nest.flatten(model.outputs)
+    except (AttributeError, ValueError):
+        return []
+    layers = []
+    for tensor in outputs:
+        history = getattr(tensor, "_keras_history", None)
+        layer = getattr(history, "operation", None)
+        while isinstance(layer, keras.Model):  # A nested model's output: its last layer.
+            inner = output_layers(layer)
+            layer = inner[0] if inner else None
+        layers.append(layer)
+    return layers
+
+
+@dataclass
+class Watched:
+    """The layers the look reads units from: `kinds[name]` is 'relu' or a saturating name."""
+
+    layers: list
+    kinds: dict
+
+
+def watched_units(model) -> Watched:
+    """Layers whose units can die or saturate; the model's output layers are left out (a
+    confident sigmoid output sits at its bounds by design)."""
+    outputs = {id(layer) for layer in output_layers(model)}
+    layers, kinds, seen = [], {}, set()
+    for layer in all_layers(model):
+        kind = activation_of(layer)
+        if id(layer) in outputs or id(layer) in seen or kind not in DYING + SATURATING:
+            continue
+        seen.add(id(layer))
+        layers.append(layer)
+        kinds[layer.name] = "relu" if kind in DYING else kind
+    return Watched(layers, kinds)
+
+
+def unit_readings(kind: str, values: tf.Tensor) -> tf.Tensor:
+    """Per unit (last axis), over every probe input and position: for a ReLU its largest output
+    (0: never fires); for tanh and sigmoid its largest slope as a share of the steepest (near 0:
+    pinned at a bound for every input)."""
+    values = tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
+    if kind == "relu":
+        return tf.reduce_max(values, axis=0)
+    if kind == "tanh":
+        return tf.reduce_max(1.0 - tf.square(values), axis=0)
+    return tf.reduce_max(4.0 * values * (1.0 - values), axis=0)
+
+
+def compile_look(model, watched: Watched, owners: list[tuple[str, list]]):
+    """One compiled pass on the probe: outputs (flat list), the compiled loss, each owner's
+    gradient norm (-1: no path to the loss) and each watched layer's unit readings."""
+
+    @tf.function
+    def look(inputs, targets):
+        caught = {}
+        for layer in watched.layers:
+            original = layer.call
+
+            def catching(*args, _layer=layer, _original=original, **kwargs):
+                result = _original(*args, **kwargs)
+                caught[_layer.name] = result
+                return result
+            object.__setattr__(layer, "call", catching)  # For this trace only.
+        try:
+            with tf.GradientTape() as tape:
+                outputs = model(inputs, training=False)
+                loss = model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=False)
+        finally:
+            for layer in watched.layers:
+                object.__delattr__(layer, "call")
+        weights = [w for _, layer_weights in owners for w in layer_weights]
+        gradients = tape.gradient(loss, weights)
+        norms, index = [], 0
+        for _, layer_weights in owners:
+            squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))
+                       for g in gradients[index:index + len(layer_weights)] if g is not None]
+            norms.append(tf.sqrt(tf.add_n(squares)) if squares else tf.constant(-1.0))
+            index += len(layer_weights)
+        readings = {layer.name: unit_readings(watched.kinds[layer.name], caught[layer.name])
+                    for layer in watched.layers if layer.name in caught}
+        flat = [tf.cast(output, tf.float32) for output in tf.nest.flatten(outputs)]
+        return flat, tf.cast(loss, tf.float32), norms, readings
+
+    return look

@@ -1,0 +1,157 @@
+"""The doctor's reading of one compiled model's outputs against its probe: accuracy, chance
+levels and the pitfall's forms (loss_reading.py has the arithmetic), and targets its outputs
+cannot reach. Decided once per compiled loss, at the first look where the readings differ."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from captcha_cnn.doctor import loss_reading as lr
+from captcha_cnn.doctor.model_reading import RANGES
+from captcha_cnn.doctor.verdict import Levels
+from captcha_cnn.model.levels import loss_levels
+
+# Targets the output's activation cannot reach: this share of the probe's target values, beyond
+# the activation's bounds by more than EPSILON (float rounding of labels such as 1.0).
+UNREACHABLE_SHARE = 0.01
+EPSILON = 1e-6
+
+
+class Reading:
+    """`accuracy(outputs)` and `read(outputs, loss)`: the Levels once decided (else None), with
+    `notes` to say once. `outputs` is the model's list of outputs as float arrays."""
+
+    def __init__(self, targets, block_size: int | None, loss, activations: list, dtype: str):
+        self.targets, self.block_size, self.loss = targets, block_size, loss
+        self.activations, self.notes = activations, []
+        self.tolerance = lr.PROBABILITY_TOLERANCE.get(dtype, 1e-3)
+        self.match = lr.LOSS_MATCH_TOLERANCE.get(dtype, 1e-3)
+
+    def _classes(self, output: np.ndarray) -> int:
+        return self.block_size or output.shape[-1]
+
+    def _blocks(self, output: np.ndarray) -> np.ndarray:
+        return output.reshape(output.shape[0], -1, self._classes(output))
+
+    def _single(self, outputs: list) -> np.ndarray | None:
+        if len(outputs) != 1 or isinstance(self.targets, (list, dict)):
+            return None
+        return outputs[0]
+
+    def accuracy(self, outputs: list) -> float | None:
+        output = self._single(outputs)
+        if output is None:
+            return None
+        blocks = lr.class_blocks(self.targets, output, self._classes(output))
+        if blocks is not None:
+            predicted = self._blocks(output).argmax(axis=-1)
+            return float(np.mean(predicted == blocks.argmax(axis=-1)))
+        units = lr.binary_units(self.targets, output)
+        if units is None:
+            return None
+        threshold = 0.5 if lr.in_unit_range(output, self.tolerance) else 0.0
+        return float(np.mean((output.reshape(units.shape) > threshold) == (units > 0.5)))
+
+    def read(self, outputs: list, loss: float) -> Levels | None:
+        output = self._single(outputs)
+        if output is None:
+            self.notes.append("accuracy, chance levels and the probabilities check read one "
+                              "output against one target; this model has several: the loss is "
+                              "judged against where it started")
+            return Levels(unreachable=self._unreachable(outputs))
+        unreachable = self._unreachable(outputs)
+        if output.shape[-1] == 1 and self.activations[0] == "softmax" or (
+                output.shape[-1] == 1 and output.size and np.all(output == 1.0)
+                and self.activations[0] in (None, "softmax")):
+            return Levels(one_unit_softmax=True, unreachable=unreachable)
+        blocks = lr.class_blocks(self.targets, output, self._classes(output))
+        units = lr.binary_units(self.targets, output)
+        if blocks is None and units is None:
+            self.notes.append("the targets are not class labels (one per block, or 0/1 per "
+                              "unit): no accuracy, no probabilities check; the loss is judged "
+                              "against where it started")
+            return Levels(unreachable=unreachable)
+        candidates = {}
+        if blocks is not None:
+            candidates.update(lr.softmax_candidates(blocks, self._blocks(output)))
+        if units is not None:
+            candidates.update(lr.sigmoid_candidates(units, output.reshape(units.shape)))
+        closest = min(candidates, key=lambda name: abs(loss - candidates[name]))
+        levels = self._chance(blocks, units, closest, output, unreachable)
+        if not self._matches(loss, candidates[closest]):
+            self.notes.append("the compiled loss is not a plain cross-entropy of these outputs "
+                              "(a regularizer, label smoothing or another loss): the "
+                              "probabilities check is off, and the loss is judged against where "
+                              "it started")
+            return replace(levels, chance_loss=None)
+        rivals = [value for name, value in candidates.items()
+                  if name.rsplit("_", 1)[0] != closest.rsplit("_", 1)[0]]
+        if any(self._matches(value, candidates[closest]) for value in rivals):
+            return None  # Outputs still (near) uniform: the readings cannot be told apart yet.
+        return self._pitfall(levels, closest, output, blocks, units)
+
+    def _chance(self, blocks, units, closest: str, output, unreachable: str) -> Levels:
+        """The best constant guess's accuracy and loss on these targets (chance_levels)."""
+        summed = closest.endswith("_sum")
+        if closest.startswith("softmax"):
+            accuracy, per_block = lr.class_chance(blocks)
+            return Levels(chance_loss=per_block * (blocks.shape[1] if summed else 1),
+                          chance_accuracy=accuracy, unreachable=unreachable)
+        accuracy = lr.class_chance(blocks)[0] if blocks is not None else lr.unit_chance(units)[0]
+        per_unit = lr.unit_chance(units)[1]
+        if closest.startswith("sigmoid_logits") and lr.in_unit_range(output, self.tolerance):
+            per_unit = lr.twin_levels(units)[0]  # Logits held in [0, 1]: a higher best constant.
+        return Levels(chance_loss=per_unit * (units.shape[1] if summed else 1),
+                      chance_accuracy=accuracy, unreachable=unreachable)
+
+    def _pitfall(self, levels: Levels, closest: str, output, blocks, units) -> Levels:
+        summed = closest.endswith("_sum")
+        classes = self._classes(output)
+        softmax_floor = loss_levels("softmax_then_logits", "per_char", 1, classes)["floor"]
+        probabilities = lr.are_probabilities(self._blocks(output), self.tolerance)
+        if closest.startswith("softmax_logits") and probabilities:
+            factor = blocks.shape[1] if summed else 1
+            return replace(levels, probabilities_as_logits=True, floor=softmax_floor * factor)
+        # Linear outputs that happen to lie in [0, 1] are logits, not probabilities.
+        if closest.startswith("sigmoid_logits") and lr.in_unit_range(output, self.tolerance) \
+                and self.activations[0] != "linear":
+            floor = lr.twin_levels(units)[1] * (units.shape[1] if summed else 1)
+            return replace(levels, probabilities_as_logits=True, floor=floor,
+                           probabilities_kind="sigmoid")
+        if probabilities and classes > 1 and lr.uses_keras_from_logits(self.loss):
+            self.notes.append(
+                "the model outputs probabilities and its Keras loss says from_logits=True: "
+                "Keras quietly reads the logits behind the softmax, so this trains correctly "
+                "here, but tf.nn.softmax_cross_entropy_with_logits or a custom loss would apply "
+                f"a second softmax (the loss would then never fall below {softmax_floor:.3f} per "
+                f"block of {classes})")
+        return levels
+
+    def _matches(self, value: float, reference: float) -> bool:
+        return abs(value - reference) <= self.match * max(abs(reference), 1e-6)
+
+    def _unreachable(self, outputs: list) -> str:
+        """Evidence that an output's activation cannot reach its targets' values, or ''."""
+        targets = self.targets
+        if isinstance(targets, dict):
+            targets = [targets[key] for key in sorted(targets)] if len(targets) > 1 else \
+                list(targets.values())
+        targets = targets if isinstance(targets, list) else [targets]
+        if len(targets) != len(outputs):
+            return ""
+        for index, (output, target, activation) in enumerate(
+                zip(outputs, targets, self.activations, strict=True)):
+            low, high = RANGES.get(activation, (-math.inf, math.inf))
+            if target.size != output.size or target.dtype.kind not in "fiu":
+                continue  # Class labels are not values the output must reach.
+            values = target.astype(np.float64)
+            share = float(np.mean((values < low - EPSILON) | (values > high + EPSILON)))
+            if share >= UNREACHABLE_SHARE:
+                where = f"output {index} " if len(outputs) > 1 else "the output "
+                return (f"{where}comes out of a {activation}, which reaches only "
+                        f"[{low:g}, {high:g}], but {share:.0%} of the probe's targets lie "
+                        f"outside ({values.min():.3g} to {values.max():.3g})")
+        return ""

@@ -21,7 +21,6 @@ MAX_PIXELS): a decompression bomb is refused, never decoded.
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import open_regular_file
 
 # The largest image read when no size is asked for: 16 megapixels, 16 MB of gray, far above any
 # captcha; Pillow's own bomb limit (89 megapixels, as RGBA 358 MB) is a warning, not a refusal.
@@ -67,25 +67,6 @@ def _float_gray(image: Image.Image) -> np.ndarray:
         raise ValueError("a floating-point image with values outside 0..255 (or not finite); "
                          "save it as 8-bit gray")
     return np.rint(values).astype(np.uint8)
-
-
-def open_regular_file(path: Path, what: str) -> int:
-    """A descriptor of `path` opened for reading, if it is a regular file; otherwise a one-line
-    error. Opened without blocking, so a FIFO is refused instead of waiting for a writer."""
-    path = Path(path)
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
-    kind = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(kind):
-        os.close(descriptor)
-        name = "a folder" if stat.S_ISDIR(kind) else "not a regular file (a FIFO, device or socket)"
-        raise UserError(f"{path}: {name}, not {what}; give the path of a file")
-    os.set_blocking(descriptor, True)
-    return descriptor
 
 
 def read_gray_image(path: Path, width: int | None = None, height: int | None = None,

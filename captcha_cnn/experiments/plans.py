@@ -20,6 +20,7 @@ from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.yaml_files import read_yaml
 from captcha_cnn.data.sources import prepare_data, resolve_config
+from captcha_cnn.model.memory import check_memory
 from captcha_cnn.train.resume import first_difference
 
 
@@ -102,6 +103,8 @@ def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=()
     configs: dict[tuple, PlannedRun] = {}
     for run in runs:
         if not run.published:
+            if run.config["data"]["source"] == "generator":  # A folder is counted as it is read.
+                check_memory(run.config, f"{path}: {run.name}")
             prepare_data(run.config, f"{path}: {run.name}", data_dir, progress=False)
         folder = Path(run.dir).resolve()
         if folder in folders:

@@ -4,9 +4,11 @@ The folder is read once: every image decoded, made gray and resized to the confi
 height, into a checksummed cache entry under data/ named by what the folder's image files are
 (each one's name, size and modification time). A file added, removed or edited makes a new entry;
 an unchanged folder is never decoded again, and a relabeled one (labels.csv) is not either: the
-labels are read from the names or labels.csv every time, which takes milliseconds. The held-out set is decided per file, by a hash of the
-file's bytes and `data.seed`: a file keeps its side when others are added (with
-`data.test_fraction`), and two copies of one image always land on the same side.
+labels are read from the names or labels.csv every time, which takes milliseconds.
+
+The held-out set is decided per file, by a hash of the file's bytes and `data.seed`: a file keeps
+its side when others are added (with `data.test_fraction`), and two copies of one image always
+land on the same side.
 
 `prepare_folder` runs before TensorFlow loads, so every problem with the folder is a one-line
 error in a second or two; the training loop then loads the cache entry it made.

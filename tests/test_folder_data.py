@@ -240,3 +240,16 @@ def test_a_damaged_cache_entry_is_read_again(folder_config, tmp_path, capsys):
 def test_a_generator_config_refuses_folder_keys(smoke_config):
     with pytest.raises(UserError, match="data.folder: 'x' is read only with data.source folder"):
         smoke_config("data.folder=x")
+
+
+def test_relabeling_uses_the_cached_images(folder_config, tmp_path, monkeypatch):
+    folder, cache = tmp_path / "imgs", tmp_path / "cache"
+    make_images(folder, texts(30))
+    prepare_folder(folder_config(folder), cache, progress=False)
+    names = sorted(p.name for p in folder.iterdir())
+    (tmp_path / "labels.csv").write_text("".join(f"{name},ab\n" for name in names))
+    (tmp_path / "labels.csv").rename(folder / "labels.csv")
+    monkeypatch.setattr(folder_module, "read_gray", lambda *args: pytest.fail("read again"))
+    folder_module._LOADED.clear()
+    config = prepare_folder(folder_config(folder), cache, progress=False)
+    assert (config["data"]["charset"], config["data"]["length"]) == ("ab", 2)

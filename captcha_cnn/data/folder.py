@@ -1,11 +1,14 @@
 """A folder of labeled images as the training and held-out sets (`data.source: folder`).
 
 The folder is read once: every image decoded, made gray and resized to the config's width x
-height, into a checksummed cache entry under data/ named by what the folder holds (each file's
-name, size and modification time, and labels.csv). A changed folder makes a new entry; an
-unchanged one is never decoded again. The held-out set is decided per file, by a hash of the
-file's bytes and `data.seed`: a file keeps its side when others are added (with
-`data.test_fraction`), and two copies of one image always land on the same side.
+height, into a checksummed cache entry under data/ named by what the folder's image files are
+(each one's name, size and modification time). A file added, removed or edited makes a new entry;
+an unchanged folder is never decoded again, and a relabeled one (labels.csv) is not either: the
+labels are read from the names or labels.csv every time, which takes milliseconds.
+
+The held-out set is decided per file, by a hash of the file's bytes and `data.seed`: a file keeps
+its side when others are added (with `data.test_fraction`), and two copies of one image always
+land on the same side.
 
 `prepare_folder` runs before TensorFlow loads, so every problem with the folder is a one-line
 error in a second or two; the training loop then loads the cache entry it made.
@@ -47,13 +50,12 @@ def read_gray(path: Path, width: int, height: int) -> np.ndarray:
 
 
 def fingerprint(listing: FolderListing, width: int, height: int) -> str:
-    """What the folder holds, as a digest: names, sizes and modification times, labels.csv."""
+    """The folder's image files as a digest: their names, sizes and modification times."""
     entries = []
     for name in listing.names:
         status = (listing.folder / name).stat()
         entries.append((name, status.st_size, status.st_mtime_ns))
-    identity = {"reader": READER_VERSION, "size": [width, height], "files": entries,
-                "labels_from": listing.labels_from, "texts": listing.texts}
+    identity = {"reader": READER_VERSION, "size": [width, height], "files": entries}
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
 

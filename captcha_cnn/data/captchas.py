@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 from captcha import image as captcha_image
-from PIL import Image
 from tqdm import tqdm
 
 from captcha_cnn.core.config import REPO_ROOT
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.signals import ignore_stop_signals, stop_signals_held
+from captcha_cnn.data.images import to_training_gray as to_gray  # The one image-to-gray rule.
 from captcha_cnn.data.labels import LabelCodec
 
 # Bump when rendering changes, so that old cache entries are not reused.
@@ -109,17 +109,6 @@ def _seeded_captcha(rng: random.Random):
         captcha_image.secrets = original
 
 
-def to_gray(image: Image.Image) -> np.ndarray:
-    """Gray uint8 [height, width]: the mean of R, G and B, as the tutorial computes it. A
-    transparent image is first laid over white, as a person looking at it sees it (dropping the
-    alpha channel would turn ink drawn only in alpha into an all-black image)."""
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image.convert("RGBA"))
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return np.round(rgb.mean(axis=2)).astype(np.uint8)
-
-
 def sample_rng(seed: int, split: str, index: int) -> random.Random:
     """The generator of one sample. String seeds hash with SHA-512: stable across processes."""
     return random.Random(f"captcha_cnn/{seed}/{split}/{index}")
@@ -184,7 +173,7 @@ def generate(spec: DatasetSpec, workers: int | None = None,
     return images, indices
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -199,7 +188,7 @@ def _load_verified(npz_path: Path, meta_path: Path, spec: DatasetSpec):
     try:
         meta = json.loads(meta_path.read_bytes().decode("utf-8"))
         intact = (isinstance(meta, dict) and meta.get("bytes") == npz_path.stat().st_size
-                  and meta.get("sha256") == _sha256(npz_path))
+                  and meta.get("sha256") == sha256_file(npz_path))
         if intact:
             with np.load(npz_path, allow_pickle=False) as arrays:
                 images, indices = arrays["images"], arrays["indices"]
@@ -233,7 +222,7 @@ def load_or_generate(spec: DatasetSpec, data_dir: Path = DEFAULT_DATA_DIR,
     np.savez(buffer, images=images, indices=indices)
     write_atomically(npz_path, buffer.getvalue())
     meta = dict(asdict(spec), generator=GENERATOR_VERSION, captcha=version("captcha"),
-                bytes=npz_path.stat().st_size, sha256=_sha256(npz_path),
+                bytes=npz_path.stat().st_size, sha256=sha256_file(npz_path),
                 generation_seconds=round(seconds, 2))
     write_atomically(meta_path, json.dumps(meta, indent=2).encode())
     return images, indices

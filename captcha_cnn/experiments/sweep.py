@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.names import checked_name
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
 from captcha_cnn.core.yaml_files import refuse_repeats
 from captcha_cnn.experiments.plans import (
@@ -34,6 +34,7 @@ from captcha_cnn.experiments.plans import (
     check_plan_folders,
     check_planned_runs,
     plan_arguments,
+    planned_config,
     read_plan_file,
     shared_overrides,
     train_runs,
@@ -57,11 +58,20 @@ def read_sweep(path: Path) -> dict:
         refuse_repeats(sweep[key], path, key)
     if not isinstance(sweep["base"], str):
         raise ConfigError(f"{path}: base: expected a config name, got {sweep['base']!r}")
+    for loss in sweep["losses"]:
+        checked_name(loss, f"{path}: losses")  # Each is part of a cell's folder name.
     for entry in sweep["optimizers"]:
         rates = entry.get("learning_rates") if isinstance(entry, dict) else None
         if not isinstance(rates, list) or "name" not in entry:
             raise ConfigError(f"{path}: optimizers: each entry needs a name and a list of "
                               f"learning_rates, got {entry!r}")
+        if not isinstance(entry["name"], str):
+            raise ConfigError(f"{path}: optimizers: name {entry['name']!r}: expected an "
+                              f"optimizer's name (adam or sgd)")
+        for key, value in entry.items():
+            if key not in ("name", "learning_rates"):
+                checked_name(f"{key}{value}", f"{path}: optimizers: {entry['name']}: {key}")
+        checked_name(entry["name"], f"{path}: optimizers: name")
         try:  # PyYAML reads 1e-3 (no dot) as a string.
             entry["learning_rates"] = [float(rate) for rate in rates]
         except (TypeError, ValueError):
@@ -90,7 +100,7 @@ def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]
                          f"train.learning_rate={rate}", f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
             name = f"{label}-lr{rate:g}-{loss}-seed{seed}"
-            cell = PlannedRun(name, load_config(sweep["base"], overrides)[0],
+            cell = PlannedRun(name, planned_config(sweep["base"], overrides),
                               Path(runs_dir) / name,
                               {"optimizer": label, "learning_rate": float(rate),
                                "loss": loss, "seed": seed})
@@ -208,7 +218,7 @@ def main(argv=None) -> None:
         make_verbose()
     check_plan_folders(args)
     grid = cells(read_sweep(args.plan), args.runs, args.out / "runs")
-    check_planned_runs(grid, args.plan)
+    check_planned_runs(grid, args.plan, data_dir=args.data_dir)
     if not args.report_only:
         import_tensorflow_quietly()
         for cell in grid:

@@ -49,6 +49,7 @@ def main(argv=None) -> None:
         config_name = str(saved)
         if not saved.is_file():
             raise UserError(f"{args.run_dir}: no run to resume (no config.yaml)")
+        RunDir(args.run_dir).read_config()  # Checked as a run's config: the reader says what to do.
         experiment = args.run_dir.name
     config, name = load_config(config_name, args.overrides)
     source = " with --set ".join([config_name, " ".join(args.overrides)] if args.overrides

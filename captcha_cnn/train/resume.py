@@ -37,7 +37,8 @@ def _flat_defaults() -> types.MappingProxyType:
 # When a run stops, where it trains (on another machine, or more devices) and how often the
 # doctor looks (it only reads) may change when it resumes; what it trains may not.
 RESUMABLE_CHANGES = ("train.steps", "train.stop_at_whole_acc", "train.max_minutes",
-                     "train.distribute", "train.logical_cpus", "doctor.every", "doctor.stop_on")
+                     "train.distribute", "train.logical_cpus", "train.worker_wait_s",
+                     "doctor.every", "doctor.stop_on")
 
 
 def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:

@@ -17,6 +17,7 @@ from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.sources import prepare_data
+from captcha_cnn.model.memory import check_memory
 
 
 def main(argv=None) -> None:
@@ -57,6 +58,8 @@ def main(argv=None) -> None:
             check_folder_argument(folder, flag)
     # Before TensorFlow loads: an undrawable charset, or a folder's bad files or labels, fail in
     # a second; a folder is read into the cache here and its charset and length join the config.
+    if config["data"]["source"] == "generator":  # A folder is counted as it is read, below.
+        check_memory(config, source)
     config = prepare_data(config, source, args.data_dir, progress=not args.no_progress)
 
     import_tensorflow_quietly()  # Only once the config is valid: a bad one fails in a second.

@@ -99,7 +99,7 @@ def test_an_image_that_cannot_be_decoded_is_named(folder_config, tmp_path):
     folder = tmp_path / "imgs"
     make_images(folder, texts(30))
     (folder / "012_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(FolderError, match=r"012_bad.png: cannot be decoded as an image"):
+    with pytest.raises(FolderError, match=r"012_bad.png: not a readable image.*; fix or move it"):
         prepare_folder(folder_config(folder), tmp_path / "cache", progress=False)
 
 

@@ -24,38 +24,29 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
-from captcha_cnn.data.captchas import DEFAULT_DATA_DIR, sha256_file, to_gray
+from captcha_cnn.data.captchas import DEFAULT_DATA_DIR, sha256_file
 from captcha_cnn.data.folder_labels import FolderError, FolderListing, list_folder, resolve_labels
+from captcha_cnn.data.images import read_gray_image
 from captcha_cnn.data.labels import LabelCodec
 
 # The entry this process loaded last (its path names its content): train.py checks the folder
 # before TensorFlow loads and the training loop then takes the same arrays, not a second read.
 _LOADED: dict = {}
 # Bump when reading changes (decoding, gray, resizing), so that old cache entries are not reused.
-READER_VERSION = 1
+READER_VERSION = 2  # 2: the one image reader (data/images.py), 16-bit gray by its high byte.
 
 
 def read_gray(path: Path, width: int, height: int) -> np.ndarray:
-    """An image file as uint8 gray [height, width], as generated images are made (the mean of R, G
-    and B; transparency over white), resized when its size differs. GIF: the first frame."""
+    """An image file of the folder as training gray, resized to width x height
+    (captcha_cnn.data.images, the one reader); a file that cannot be read is named."""
     try:
-        with Image.open(path) as image:
-            image.seek(0)
-            image.load()
-            if image.mode.startswith("I;16"):  # 16-bit gray: keep the top 8 bits' scale.
-                image = Image.fromarray((np.asarray(image, np.float32) / 257).round()
-                                        .astype(np.uint8), "L")
-            gray = to_gray(image)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-        raise FolderError(f"{path}: cannot be decoded as an image ({error.__class__.__name__}); "
-                          f"fix or move it out of the folder") from None
-    if gray.shape != (height, width):
-        gray = np.asarray(Image.fromarray(gray, "L").resize((width, height), Image.BILINEAR))
-    return gray
+        return read_gray_image(path, width, height, resize=True)
+    except UserError as error:
+        raise FolderError(f"{error}; fix or move it out of the folder") from None
 
 
 def fingerprint(listing: FolderListing, width: int, height: int) -> str:

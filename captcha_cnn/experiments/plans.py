@@ -20,6 +20,7 @@ from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.yaml_files import read_yaml
 from captcha_cnn.data.sources import prepare_data, resolve_config
+from captcha_cnn.model.memory import check_memory
 from captcha_cnn.train.resume import first_difference
 
 
@@ -102,6 +103,8 @@ def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=()
     configs: dict[tuple, PlannedRun] = {}
     for run in runs:
         if not run.published:
+            if run.config["data"]["source"] == "generator":  # A folder is counted as it is read.
+                check_memory(run.config, f"{path}: {run.name}")
             prepare_data(run.config, f"{path}: {run.name}", data_dir, progress=False)
         folder = Path(run.dir).resolve()
         if folder in folders:
@@ -124,6 +127,11 @@ def check_plan_folders(args: argparse.Namespace) -> None:
                          ("--data-dir", args.data_dir)):
         if folder is not None:
             check_folder_argument(folder, flag)
+    runs, out = Path(args.runs).resolve(), Path(args.out).resolve()
+    if runs == out or out in runs.parents:
+        raise UserError(f"--runs {args.runs} is inside --out {args.out}: the runs (checkpoints, "
+                        f"models) would mix with the small files published there, and a run "
+                        f"would be copied onto itself; give --runs a folder outside --out")
 
 
 def shared_overrides(plan: dict) -> list[str]:

@@ -9,29 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
-from captcha_cnn.data.captchas import to_gray
-from captcha_cnn.data.folder import read_gray
+from captcha_cnn.data.images import read_gray_image
 from captcha_cnn.data.labels import LabelCodec, char_blocks
 from captcha_cnn.data.pixels import scale_gray
 
 
-def read_image_array(path: Path, width: int, height: int) -> np.ndarray:
-    """The image file as the model sees it: gray floats in [0, 1], shape [1, height, width, 1]."""
-    if not Path(path).is_file():
-        raise UserError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            gray = to_gray(image)
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error.__class__.__name__})") from None
-    if gray.shape != (height, width):
-        raise UserError(f"{path}: image is {gray.shape[1]}x{gray.shape[0]}, the run was trained "
-                        f"on {width}x{height} (data.width x data.height)")
+def read_image_array(path: Path, width: int, height: int, resize: bool = False) -> np.ndarray:
+    """The image file as the model sees it: gray floats in [0, 1], shape [1, height, width, 1];
+    resized to that size with `resize` (a run trained on a folder, whose images were)."""
+    gray = read_gray_image(path, width, height, resize=resize)
     return scale_gray(gray[None, :, :, None].astype(np.float32))
 
 
@@ -61,13 +50,9 @@ def read_image(run_path: Path, image_path: Path) -> tuple[str, np.ndarray]:
         raise UserError(f"{run_path}: not a run directory (no config.yaml)")
     config = run.read_config()
     data, codec = config["data"], LabelCodec.from_config(config)
-    if data.get("source") == "folder":  # Trained on images resized as they were read: resize.
-        if not Path(image_path).is_file():
-            raise UserError(f"{image_path}: image file not found")
-        gray = read_gray(image_path, data["width"], data["height"])
-        pixels = scale_gray(gray[None, :, :, None].astype(np.float32))
-    else:
-        pixels = read_image_array(image_path, data["width"], data["height"])
+    # A run trained on a folder saw its images resized as they were read: so is this one.
+    pixels = read_image_array(image_path, data["width"], data["height"],
+                              resize=data.get("source") == "folder")
     logits = np.asarray(load_trained_model(run_path)(pixels, training=False))[0]
     if not np.isfinite(logits).all():
         raise UserError(f"{run_path}: the model's output for {image_path} is not finite "

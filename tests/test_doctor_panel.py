@@ -8,8 +8,15 @@ from __future__ import annotations
 import pytest
 
 from captcha_cnn.perf.doctor_panel.case import (
-    Calibration, constant_output, falls_by, falls_less_than, loss_stays_above, not_finite,
-    reaches, stuck_below)
+    Calibration,
+    constant_output,
+    falls_by,
+    falls_less_than,
+    loss_stays_above,
+    not_finite,
+    reaches,
+    stuck_below,
+)
 from captcha_cnn.perf.doctor_panel.panel import CASES
 from captcha_cnn.perf.doctor_panel.report import markdown
 

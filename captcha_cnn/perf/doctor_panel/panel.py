@@ -15,8 +15,15 @@ from captcha_cnn.perf.doctor_panel import stackoverflow as so
 from captcha_cnn.perf.doctor_panel import stackoverflow_images as so_images
 from captcha_cnn.perf.doctor_panel import stackoverflow_scale as so_scale
 from captcha_cnn.perf.doctor_panel.case import (
-    Case, constant_output, falls_by, falls_less_than, loss_stays_above, not_finite, reaches,
-    stuck_below)
+    Case,
+    constant_output,
+    falls_by,
+    falls_less_than,
+    loss_stays_above,
+    not_finite,
+    reaches,
+    stuck_below,
+)
 
 SO_BENCHMARK = "DeepLocalize SO benchmark; DeepDiagnosis Table 6 row {row}"
 AT_SOURCE = "github.com/shiningrain/AUTOTRAINER"

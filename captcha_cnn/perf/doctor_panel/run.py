@@ -11,7 +11,6 @@ import numpy as np
 
 from captcha_cnn.doctor import Doctor
 from captcha_cnn.perf.doctor_panel.case import QUIET, Calibration, Case, Setup
-from captcha_cnn.perf.doctor_panel.data import probe as probe_of
 
 LOOKS_PER_RUN = 20  # The doctor looks about this many times per fit, at least every 50 batches.
 
@@ -99,7 +98,7 @@ def diagnose(case: Case, seed: int = 0) -> dict:
 
 def _reading(case: Case, setup: Setup, doctor: Doctor, seconds: list, error) -> dict:
     path, first = [], None
-    for verdict, at_seconds in zip(doctor.history, seconds):
+    for verdict, at_seconds in zip(doctor.history, seconds, strict=True):
         if not path or path[-1]["kind"] != verdict.kind:
             path.append({"kind": verdict.kind, "step": verdict.at, "seconds": round(at_seconds, 2)})
         if first is None and case.right(verdict.kind):

@@ -60,7 +60,8 @@ def so_34311586(fixed: bool = False) -> Setup:
 
 def so_45442843(fixed: bool = False) -> Setup:
     """One raw feature (integers 15,000-25,000) into Dense(1) + sigmoid, then Dense(1) +
-    softmax under mean absolute error, RMSprop, batch 200, 100 epochs there, 20 here (fix: sigmoid output, binary cross-entropy).
+    softmax under mean absolute error, RMSprop, batch 200, 100 epochs there, 20 here (fix:
+    sigmoid output, binary cross-entropy).
     The question's CSV (1,000 rows, label 1 exactly when the feature is at most 20,000) is
     redrawn by the same rule. The fix leaves the raw inputs, which pin the first sigmoid."""
     rng = np.random.default_rng(7)

@@ -49,7 +49,7 @@ def main(argv=None) -> None:
         if len(args.runs) != 1:
             raise UserError("--image reads with one run: give exactly one RUN_DIR")
         import_tensorflow_quietly(say_device=False)
-        from captcha_cnn.analysis.compare import read_image
+        from captcha_cnn.train.reading import read_image
 
         text, probabilities = read_image(args.runs[0], args.image)
         print(f"{text}  (per-character probability: "

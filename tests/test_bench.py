@@ -91,8 +91,7 @@ def test_time_to_98_is_a_median_and_a_ratio_or_a_lower_bound():
 def test_training_flops_are_counted_from_the_layer_shapes(smoke_config):
     """The classic model at 160x60: forward multiply-adds per image, x2 (FLOPs) x3 (backward)."""
     from captcha_cnn.model.networks import build_model
-    from captcha_cnn.perf.bench import training_flops_per_image
-    from captcha_cnn.perf.profiling import layer_flops
+    from captcha_cnn.perf.profiling import layer_flops, training_flops_per_image
 
     model = build_model(smoke_config("data.width=160", "data.height=60", "model.dense_units=1024"))
     conv1 = 60 * 160 * 32 * 3 * 3 * 1

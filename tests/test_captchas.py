@@ -1,13 +1,23 @@
+"""Captcha rendering and its cache (captcha_cnn.data.captchas): the same spec gives the same bytes,
+the cache is checksummed and regenerated when damaged, and images are read to gray as they look."""
+
 import random
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.data import captchas
-from captcha_cnn.data.captchas import DatasetSpec, generate, load_or_generate, render_sample
+from captcha_cnn.data.captchas import (
+    DatasetSpec,
+    generate,
+    load_or_generate,
+    render_sample,
+    to_gray,
+)
 from captcha_cnn.data.labels import LabelCodec
 
 SPEC = DatasetSpec(charset="0123456789", length=4, width=64, height=24, size=12, seed=0,
@@ -117,3 +127,34 @@ def test_a_damaged_cache_is_detected_and_regenerated(tmp_path, capsys, damage):
     assert np.array_equal(original[0], again[0])
     if damage != "delete_meta":
         assert "damaged or incomplete" in capsys.readouterr().err
+
+
+def _ink(text_mask: np.ndarray, mode: str) -> Image.Image:
+    """Black ink drawn only in the alpha channel (the colour channels are all 0 everywhere)."""
+    alpha = text_mask.astype(np.uint8) * 255
+    if mode == "RGBA":
+        return Image.fromarray(np.dstack([np.zeros_like(alpha)] * 3 + [alpha]), "RGBA")
+    if mode == "LA":
+        return Image.fromarray(np.dstack([np.zeros_like(alpha), alpha]), "LA")
+    palette = Image.fromarray(np.where(text_mask, 1, 0).astype(np.uint8), "P")
+    palette.putpalette([0, 0, 0, 0, 0, 0])
+    palette.info["transparency"] = 0  # Colour 0 (black) is transparent: the ink is colour 1.
+    return palette
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_ink_only_in_alpha_reads_as_dark_on_white(tmp_path, mode):
+    mask = np.zeros((16, 48), bool)
+    mask[4:12, 10:20] = True
+    _ink(mask, mode).save(tmp_path / "alpha.png")
+    with Image.open(tmp_path / "alpha.png") as image:
+        gray = to_gray(image)
+    assert (gray[mask] == 0).all() and (gray[~mask] == 255).all()
+
+
+def test_opaque_images_read_as_before():
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 48, 3), dtype=np.uint8)
+    expected = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+    assert np.array_equal(to_gray(Image.fromarray(rgb, "RGB")), expected)
+    half = Image.fromarray(np.dstack([rgb, np.full((16, 48), 255, np.uint8)]), "RGBA")
+    assert np.array_equal(to_gray(half), expected)  # Fully opaque alpha changes nothing.

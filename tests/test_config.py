@@ -1,9 +1,14 @@
+"""Configs (captcha_cnn.core.config and config_rules): defaults < experiment file < --set, bases,
+strict types and ranges with one-line errors, the pairs differing only in the loss, and resuming
+under a changed config."""
+
 import re
 
 import pytest
 import yaml
 
-from captcha_cnn.core.config import ConfigError, load_config, load_defaults, merge, parse_override
+from captcha_cnn.core.config import load_config, load_defaults, merge, parse_override
+from captcha_cnn.core.errors import ConfigError
 
 
 def write(tmp_path, text, name="experiment.yaml"):
@@ -34,7 +39,7 @@ def test_each_pair_differs_only_in_the_loss(correct_name, buggy_name):
 
 
 def test_the_default_pair_is_the_tutorials_training_setup():
-    """correct.yaml is the seed's tutorial (SCIENCE.md section 2), where the bug stalls."""
+    """correct.yaml is the seed's tutorial (docs/seed.md section 3), where the bug stalls."""
     config, _ = load_config("correct.yaml")
     assert config["model"]["name"] == "classic" and config["model"]["init"] == "tutorial"
     assert config["model"]["dropout"] == 0.25 and config["model"]["dense_units"] == 1024

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from captcha_cnn.core.config import ConfigError, load_config
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.run_files import NonFiniteState
 from captcha_cnn.train.loop import train

@@ -84,14 +84,14 @@ def test_without_chance_levels_the_start_stands_in():
 
 # The committed runs, as `python -m captcha_cnn.doctor` reads them (numbers from their metrics).
 @pytest.mark.parametrize("run, timeline", [
-    ("stall-buggy-seed0", "probabilities_as_logits 100-500; dead from 600"),
-    ("stall-buggy-seed1", "probabilities_as_logits 100-2,700; dead from 2,800"),
-    ("stall-correct-seed0", "plateau 100-1,000; learning from 1,100"),
-    ("stall-correct-seed1", "plateau 100-4,000; learning from 4,100"),
-    ("stall-correct-seed2", "plateau 100-800; learning from 900"),
-    ("hide-hide_buggy-seed0", "probabilities_as_logits 100-300; hiding from 400"),
-    ("hide-hide_buggy-seed2", "probabilities_as_logits 100-200; hiding from 300"),
-    ("hide-hide_correct-seed1", "plateau 100-400; learning from 500"),
+    ("stall_buggy-seed0", "probabilities_as_logits 100-500; dead from 600"),
+    ("stall_buggy-seed1", "probabilities_as_logits 100-2,700; dead from 2,800"),
+    ("stall_correct-seed0", "plateau 100-1,000; learning from 1,100"),
+    ("stall_correct-seed1", "plateau 100-4,000; learning from 4,100"),
+    ("stall_correct-seed2", "plateau 100-800; learning from 900"),
+    ("hide_buggy-seed0", "probabilities_as_logits 100-300; hiding from 400"),
+    ("hide_buggy-seed2", "probabilities_as_logits 100-200; hiding from 300"),
+    ("hide_correct-seed1", "plateau 100-400; learning from 500"),
     # Later seeds of the stall pair, which logged unit health: dead by its units, not only by
     # its gradients; and the one correct run that died too.
     ("stall_buggy-seed3", "probabilities_as_logits 100-2,100; dead from 2,200"),
@@ -106,15 +106,15 @@ def test_verdicts_of_the_published_runs(run, timeline):
 
 
 def test_a_nearly_dead_run_is_not_called_dead():
-    """The doctor's known limit: stall-buggy-seed2's convolutions get 1e-4 of the logits'
+    """The doctor's known limit: stall_buggy-seed2's convolutions get 1e-4 of the logits'
     gradient by step 6,000 but never exactly 0, and it logged no unit health: it stays
     'probabilities_as_logits' (true, but not the whole story)."""
-    verdicts = diagnose_run(REPO / "results" / "runs" / "stall-buggy-seed2")
+    verdicts = diagnose_run(REPO / "results" / "runs" / "stall_buggy-seed2")
     assert {v.kind for v in verdicts} == {"probabilities_as_logits"}
 
 
 def test_the_command_prints_a_timeline_per_run(run_main):
-    result = run_main(doctor_cli.main, str(REPO / "results/runs/stall-correct-seed0"))
+    result = run_main(doctor_cli.main, str(REPO / "results/runs/stall_correct-seed0"))
     assert result.returncode == 0
     assert "plateau 100-1,000; learning from 1,100" in result.stdout
     assert "learning since step 1,100" in result.stdout
@@ -154,7 +154,8 @@ def test_doctor_stop_on_ends_a_run_at_that_verdict_and_counts_it_finished(smoke_
 
 
 def test_doctor_stop_on_refuses_an_unknown_verdict():
-    from captcha_cnn.core.config import ConfigError, load_config
+    from captcha_cnn.core.config import load_config
+    from captcha_cnn.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"doctor.stop_on: unknown verdict 'learning' "
                                           r"\(allowed: diverging, exploding, unreachable_targets, dead, "):

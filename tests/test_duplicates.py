@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from captcha_cnn.analysis import tradeoff
+from captcha_cnn.analysis import run_reading, tradeoff_settings
 from captcha_cnn.analysis.claims import read_claims
-from captcha_cnn.core.config import ConfigError, load_config, read_yaml
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.yaml_files import read_yaml
 from captcha_cnn.experiments import reproduce, sweep
 from captcha_cnn.experiments.plans import PlannedRun, check_planned_runs
 
@@ -93,7 +95,16 @@ def test_two_pairs_may_share_configs_each_judged_on_its_own(tmp_path):
 
     plan = reproduce.read_plan(find_config("reproduce_smoke.yaml"))
     runs = reproduce.planned_runs(plan, tmp_path / "runs", tmp_path / "results")
-    check_planned_runs(runs, "reproduce_smoke.yaml", same_config_within=("pair", "seed"))
+    check_planned_runs(runs, "reproduce_smoke.yaml", same_config_within=("pair", "seed"))  # No raise.
+    names = [run.name for run in runs]
+    assert len(set(names)) == len(names) == 2 * 2 * 2  # Pairs x roles x seeds, one folder each.
+    for pair in ("stall", "hide"):
+        for seed in (0, 1):
+            correct, buggy = (next(run for run in runs if run.tags == {"pair": pair, "role": role,
+                                                                       "seed": seed})
+                              for role in ("correct", "buggy"))
+            assert correct.config["loss"]["name"] == "logits"
+            assert buggy.config["loss"]["name"] == "softmax_then_logits"
 
 
 def test_planned_runs_sharing_a_folder_are_refused(tmp_path):
@@ -132,11 +143,11 @@ def test_the_map_refuses_a_run_used_twice(two_runs, settings, fragment):
     path = two_runs / "settings.yaml"
     path.write_text(f"settings: {settings if settings.startswith('{') else '{' + settings + '}'}\n")
     with pytest.raises(ConfigError, match="settings.yaml") as raised:
-        tradeoff.read_settings(path, CLAIM)
+        tradeoff_settings.read_settings(path, CLAIM)
     assert fragment in str(raised.value)
 
 
 def test_the_map_reads_a_correct_and_a_buggy_run(two_runs):
     path = two_runs / "settings.yaml"
     path.write_text("settings: {s: {correct: correct, buggy: buggy}}\n")
-    assert len(tradeoff.pairs(tradeoff.read_settings(path, CLAIM)["s"])) == 1
+    assert len(run_reading.pairs(tradeoff_settings.read_settings(path, CLAIM)["s"])) == 1

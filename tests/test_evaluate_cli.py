@@ -31,7 +31,7 @@ def test_evaluate_until_compares_the_first_steps_only(smoke_run, tmp_path, run_m
     row = (tmp_path / "e" / "summary.md").read_text().splitlines()[-1]
     assert row.split(" | ")[4] == "3"  # The smoke run evaluates at steps 0, 3 and 6.
     # A published run made before step 0 was evaluated starts at step 100.
-    early = run_main(evaluate.main, str(REPO / "results/runs/stall-correct-seed0"), "--out",
+    early = run_main(evaluate.main, str(REPO / "results/runs/stall_correct-seed0"), "--out",
                      str(tmp_path / "f"), "--until", "50")
     assert_one_line_error(early, "--until 50:", "has no evaluation by step 50")
     assert not (tmp_path / "f").exists()

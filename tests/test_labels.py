@@ -1,3 +1,6 @@
+"""The label codec (captcha_cnn.data.labels): text <-> indices <-> multi-hot vectors, one one-hot
+block per character, decoding by argmax per block, and bad text refused with its reason."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""The losses against the seed's numbers (SCIENCE.md section 1), and their gradients."""
+"""The losses against the seed's numbers (docs/seed.md section 1), and their gradients."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from captcha_cnn.core import config
+from captcha_cnn.core import config_rules
 from captcha_cnn.model.levels import loss_levels
 from captcha_cnn.model.losses import LOSSES, per_example_loss, pull_to_uniform
 
@@ -195,8 +195,8 @@ def test_buggy_loss_never_goes_below_its_floor(layout):
 def test_registry_names_match_the_config_schema():
     from captcha_cnn.model.networks import MODELS
 
-    assert tuple(LOSSES) == config.LOSS_NAMES
-    assert tuple(MODELS) == config.MODEL_NAMES
+    assert tuple(LOSSES) == config_rules.LOSS_NAMES
+    assert tuple(MODELS) == config_rules.MODEL_NAMES
 
 
 @pytest.mark.parametrize("classes", [10, 16])

@@ -73,7 +73,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     first = run_main(reproduce.main, *args)
     assert first.returncode == 0, first.stderr
     assert sorted(p.name for p in runs.iterdir()) == [
-        "hide-smoke-seed0", "hide-smoke_buggy-seed0", "stall-smoke-seed0", "stall-smoke_buggy-seed0"]
+        "hide_buggy-seed0", "hide_correct-seed0", "stall_buggy-seed0", "stall_correct-seed0"]
     report = (results / "REPORT.md").read_text()
     assert "Made by `python -m captcha_cnn.experiments.reproduce configs/reproduce_smoke.yaml`" in report
     assert "| correct: 98% accuracy after 4000 steps |" in report
@@ -87,7 +87,7 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert "- Made by the tests." in report  # The plan's notes, under the run table.
     assert (results / "stall.png").is_file() and (results / "hide.png").is_file()
     one_seed_figure = (results / "stall.png").read_bytes()
-    published = sorted(p.name for p in (results / "runs" / "stall-smoke-seed0").iterdir())
+    published = sorted(p.name for p in (results / "runs" / "stall_correct-seed0").iterdir())
     assert published == ["config.yaml", "environment.json", "metrics.jsonl", "summary.json"]
 
     publish_only = run_main(reproduce.main, *args[:-1], "0,1", "--publish-only")  # Trains nothing.
@@ -105,17 +105,17 @@ def test_reproduce_trains_the_plan_and_publishes_small_files(tmp_path, run_main)
     assert one_seed.returncode == 0, one_seed.stderr
     assert one_seed.stdout.count("nothing to do") == 4
     report = (results / "REPORT.md").read_text()
-    assert "| stall-smoke-seed0 | 4 |" in report and "| stall-smoke-seed1 | 4 |" in report
+    assert "| stall_correct-seed0 | 4 |" in report and "| stall_correct-seed1 | 4 |" in report
 
     # On a fresh checkout runs/ is gone but results/ is committed: nothing is trained again.
     shutil.rmtree(runs)
     fresh = run_main(reproduce.main, *args[:-1], "0,1")
     assert fresh.returncode == 0, fresh.stderr
     assert fresh.stdout.count("not trained again") == 8 and not runs.exists()
-    assert "| stall-smoke-seed1 | 4 |" in (results / "REPORT.md").read_text()
+    assert "| stall_correct-seed1 | 4 |" in (results / "REPORT.md").read_text()
 
     # A published run made with another config than the plan's is refused, not reported.
-    published = results / "runs" / "stall-smoke-seed1" / "config.yaml"
+    published = results / "runs" / "stall_correct-seed1" / "config.yaml"
     published.write_text(published.read_text().replace("steps: 4", "steps: 5"))
     edited = run_main(reproduce.main, *args[:-1], "0,1", "--publish-only")
     assert edited.returncode == 2

@@ -1,5 +1,5 @@
 """The reproduction plan: its claims and wording checked strictly, every run it names committed,
-and the verdicts of REPORT.md pinned on the committed runs."""
+and the judgments of REPORT.md pinned on the committed runs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from captcha_cnn.analysis.claims import read_claims
-from captcha_cnn.analysis.tradeoff import read_run
-from captcha_cnn.core.config import ConfigError, load_config
-from captcha_cnn.experiments import reproduce
-from captcha_cnn.experiments.report import pair_claims, verdict_table
+from captcha_cnn.analysis.run_reading import read_run
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.experiments import publish, reproduce
+from captcha_cnn.experiments.report import claim_table, pair_claims
 from captcha_cnn.experiments.reproduce_plan import read_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,8 +67,8 @@ def report_with(key: str, value) -> dict:
      "claims.correct.steps: unknown key (known here: step, accuracy, loss, loss_at_most)"),
     ({"claims": claims_with("correct", "step", "4000")},
      "claims.correct.step: expected an integer, got '4000'"),
-    ({"claims": claims_with("buggy", "at_chance_below", True)},
-     "claims.buggy.at_chance_below: expected a number, got True"),
+    ({"claims": claims_with("buggy", "loss_change_below", True)},
+     "claims.buggy.loss_change_below: expected a number, got True"),
     ({"claims": claims_with("buggy", "min_steps", 9000)},
      "claims.buggy.min_steps: 9000 is longer than the window"),
     ({"claims": {"correct": {}}}, "claims.buggy: missing"),
@@ -113,7 +114,7 @@ def test_the_plan_names_only_committed_runs(plan):
               for name in names}
     missing = sorted(name for name in named if not (RESULTS / "runs" / name / "config.yaml").is_file())
     assert missing == []
-    assert reproduce.study_paths(plan, RESULTS)  # Checks them again, as the command does.
+    assert publish.study_paths(plan, RESULTS)  # Checks them again, as the command does.
 
 
 def test_a_published_run_missing_from_results_is_named(tmp_path):
@@ -134,12 +135,12 @@ def test_every_seed_run_for_each_pair_is_in_the_report(pair_runs):
                      "hide100k": {"correct": [0, 1, 2], "buggy": [0, 1, 2]}}
 
 
-def test_the_verdicts_on_the_committed_runs(plan, pair_runs):
+def test_the_claims_judged_on_the_committed_runs(plan, pair_runs):
     """The decision on the seed's claim, as measured: the stall pair's buggy run at chance in 5 of
     5 seeds and its correct run leaving chance in 5 of 6; the hide pair on 100,000 captchas at 98%
     by step 4,000 in 3 of 3 while its buggy run hides; no pair gives both halves in one seed."""
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[2:]
-            for line in verdict_table(pair_runs, {}, plan.claim).splitlines()[2:]}
+            for line in claim_table(pair_runs, {}, plan.claim).splitlines()[2:]}
     # Columns: correct leaves chance, correct at 98% at 4,000, buggy at chance, both.
     assert rows["stall"] == ["5 of 6", "0 of 6", "5 of 5", "0 of 5 |"]
     assert rows["hide"] == ["3 of 3", "0 of 3", "0 of 3", "0 of 3 |"]

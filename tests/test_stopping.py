@@ -4,7 +4,9 @@ exact resumption with batch norm, AMSGrad and a schedule in the state."""
 import pytest
 
 from captcha_cnn.core.run_dir import RunDir
-from captcha_cnn.train.loop import learning_rate, stop_reason, train
+from captcha_cnn.train.loop import train
+from captcha_cnn.train.optimizers import learning_rate
+from captcha_cnn.train.stopping import stop_reason
 
 TRAIN = {"steps": 100, "stop_at_whole_acc": 0.0, "max_minutes": 0.0}
 

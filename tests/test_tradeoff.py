@@ -10,7 +10,7 @@ import yaml
 from helpers import assert_one_line_error
 from PIL import Image
 
-from captcha_cnn.analysis import tradeoff
+from captcha_cnn.analysis import judging, run_reading, tradeoff, tradeoff_settings
 from captcha_cnn.analysis.claims import read_claims
 from captcha_cnn.core.config import load_config
 
@@ -78,7 +78,7 @@ def test_a_seed_gives_both_halves_only_with_98_at_4000_and_chance_from_1000_to_6
     ]
     assert "| c0 | 6,000 | 0.6 | unknown, CPU kind unknown |" in report.read_text()
     # The figure's points: seeds with both runs, at (correct at 4,000, buggy best from 1,000).
-    assert tradeoff.points(tradeoff.read_settings(settings, CLAIM))["s"] == [
+    assert tradeoff.points(tradeoff_settings.read_settings(settings, CLAIM))["s"] == [
         (0.985, 0.14, 0), (0.99, 0.97, 1), (0.979, 0.10, 2), (0.99, 0.11, 3), (0.97, 0.10, 5)]
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(figure) as image:
@@ -87,14 +87,14 @@ def test_a_seed_gives_both_halves_only_with_98_at_4000_and_chance_from_1000_to_6
 
 def test_the_tutorials_readout_of_100_captchas_can_show_98_before_the_network_is_there():
     # 400 characters at 98%: about 8 errors, Poisson(8) gives P(at most 8) = 0.5925.
-    assert tradeoff.tutorial_readout_chance({1000: 0.98}, length=4, claim=CLAIM) == pytest.approx(0.5926,
+    assert run_reading.tutorial_readout_chance({1000: 0.98}, length=4, claim=CLAIM) == pytest.approx(0.5926,
                                                                                     abs=1e-4)
-    once = tradeoff.tutorial_readout_chance({1000: 0.975}, length=4, claim=CLAIM)
+    once = run_reading.tutorial_readout_chance({1000: 0.975}, length=4, claim=CLAIM)
     assert 0.32 < once < 0.34  # Poisson(10): 0.333.
-    twice = tradeoff.tutorial_readout_chance({1000: 0.975, 2000: 0.975}, length=4, claim=CLAIM)
+    twice = run_reading.tutorial_readout_chance({1000: 0.975, 2000: 0.975}, length=4, claim=CLAIM)
     assert twice == pytest.approx(1 - (1 - once) ** 2)  # Fresh captchas at each readout.
-    assert tradeoff.tutorial_readout_chance({4100: 1.0}, length=4, claim=CLAIM) == 0  # After step 4,000.
-    assert tradeoff.tutorial_readout_chance({1000: 0.77}, length=4, claim=CLAIM) < 1e-30
+    assert run_reading.tutorial_readout_chance({4100: 1.0}, length=4, claim=CLAIM) == 0  # After step 4,000.
+    assert run_reading.tutorial_readout_chance({1000: 0.77}, length=4, claim=CLAIM) < 1e-30
 
 
 def test_runs_stopped_early_or_evaluated_elsewhere_say_so(tmp_path):
@@ -117,11 +117,11 @@ def test_the_published_map_reads_the_committed_runs():
 
     root = Path(__file__).resolve().parent.parent
     plan = read_plan(root / "configs" / "reproduce.yaml")
-    readings = tradeoff.parse_settings(plan.tradeoff, root / "results" / "runs", "plan",
+    readings = tradeoff_settings.parse_settings(plan.tradeoff, root / "results" / "runs", "plan",
                                        "tradeoff", plan.claim)
     defaults = readings["defaults: tutorial init, Adam 1e-3"]
     assert [run.seed for run in defaults["buggy"]] == [0, 1, 2, 3, 5]
-    assert all(tradeoff.buggy_half(run) for run in defaults["buggy"])  # The stall, every seed.
+    assert all(judging.buggy_half(run) for run in defaults["buggy"])  # The stall, every seed.
 
 
 @pytest.mark.parametrize("settings, fragments", [

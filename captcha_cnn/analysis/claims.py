@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-from captcha_cnn.core.config import CONFIG_DIR, ConfigError, read_yaml
+from captcha_cnn.core.config import CONFIG_DIR
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.yaml_files import read_yaml
+from captcha_cnn.model.levels import STALLED_FACTOR
 
 DEFAULT_PLAN = CONFIG_DIR / "reproduce.yaml"
 
 # The section's keys and their types. No values here: those are the plan's.
 CLAIM_SCHEMA = {
     "correct": {"step": int, "accuracy": float, "loss": float, "loss_at_most": float},
-    "buggy": {"from_step": int, "to_step": int, "min_steps": int, "loss_change_below": float,
-              "at_chance_below": float},
+    "buggy": {"from_step": int, "to_step": int, "min_steps": int, "loss_change_below": float},
 }
 
 
@@ -36,7 +39,9 @@ class SeedClaim:
     buggy_to_step: int            # ...to this one
     buggy_min_steps: int          # a shorter window cannot judge "5000+ iterations"
     buggy_loss_change_below: float  # "did not change": a smaller change of the held-out loss
-    buggy_at_chance_below: float  # "did not rise": below this multiple of chance per character
+    # "Did not rise": below this multiple of chance per character, the factor every verdict in
+    # the project uses for "still at chance" (the doctor's, the sweep's).
+    buggy_at_chance_below: ClassVar[float] = STALLED_FACTOR
 
     def stalled_level(self, chance: float) -> float:
         """Per-character accuracy below which a run is still at chance."""
@@ -44,7 +49,7 @@ class SeedClaim:
 
     def fields(self) -> dict:
         """The thresholds by name, for the report's wording templates."""
-        return dict(vars(self))
+        return {**vars(self), "buggy_at_chance_below": self.buggy_at_chance_below}
 
 
 def parse_section(section, schema: dict, source: str, prefix: str) -> dict:

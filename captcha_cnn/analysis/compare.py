@@ -1,20 +1,15 @@
-"""Reading finished (or running) runs: comparison figure and table, and reading an image file."""
+"""Comparing finished (or running) runs: the curves, the unit-health figure and the table."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from captcha_cnn.analysis.plots import has_unit_health, plot_runs, plot_unit_health
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir
-from captcha_cnn.data.captchas import to_gray
-from captcha_cnn.data.labels import LabelCodec, char_blocks
 from captcha_cnn.doctor.runs import diagnose_rows
-from captcha_cnn.model.levels import chance_levels, loss_levels
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
 
 
 def load_run(path: Path) -> dict:
@@ -24,17 +19,14 @@ def load_run(path: Path) -> dict:
         raise UserError(f"{path}: not a run directory (no config.yaml)")
     config = run.read_config()
     environment = run.read_environment()
-    data, loss = config["data"], config["loss"]
     rows = run.read_metrics()
     if not rows:
         raise UserError(f"{run.metrics}: no evaluation rows yet (the run has not reached its "
                         f"first train.eval_every step)")
-    classes = len(data["charset"])
     return {"path": run.path, "label": run.path.name, "config": config, "rows": rows,
             "finished": run.is_finished(), "device": environment.get("device", "unknown"),
             "environment": environment,
-            "loss_levels": loss_levels(loss["name"], loss["layout"], data["length"], classes),
-            "chance": chance_levels(data["length"], classes)}
+            "loss_levels": config_loss_levels(config), "chance": config_chance_levels(config)}
 
 
 def summary_table(runs: list[dict]) -> str:
@@ -89,56 +81,3 @@ def compare(run_paths: list[Path], out: Path, until: int | None = None,
     if show:
         print(table)
     return written
-
-
-def read_image_array(path: Path, width: int, height: int) -> np.ndarray:
-    """The image file as the model sees it: gray floats in [0, 1], shape [1, height, width, 1]."""
-    if not Path(path).is_file():
-        raise UserError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            gray = to_gray(image)
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error.__class__.__name__})") from None
-    if gray.shape != (height, width):
-        raise UserError(f"{path}: image is {gray.shape[1]}x{gray.shape[0]}, the run was trained "
-                        f"on {width}x{height} (data.width x data.height)")
-    return gray[None, :, :, None].astype(np.float32) / 255.0
-
-
-def load_trained_model(run_path: Path):
-    """The run's final model, or, for an unfinished run, the model at its latest checkpoint."""
-    import keras
-
-    from captcha_cnn.model.networks import build_model
-    from captcha_cnn.train.checkpoint import assign_checked, model_variables
-
-    run = RunDir(run_path)
-    if run.model.is_file():
-        return keras.saving.load_model(run.model, safe_mode=True)
-    model = build_model(run.read_config())
-    loaded = run.load_latest_checkpoint()
-    if loaded is None:
-        raise UserError(f"{run.path}: no final model and no readable checkpoint with finite "
-                        f"weights to read images with")
-    assign_checked(model_variables(model), loaded[1], run.checkpoints)
-    return model
-
-
-def read_image(run_path: Path, image_path: Path) -> tuple[str, np.ndarray]:
-    """The text the run's model reads in an image file, and each character's probability."""
-    run = load_run(run_path)
-    data = run["config"]["data"]
-    codec = LabelCodec(data["charset"], data["length"])
-    pixels = read_image_array(image_path, data["width"], data["height"])
-    logits = np.asarray(load_trained_model(run_path)(pixels, training=False))[0]
-    if not np.isfinite(logits).all():
-        raise UserError(f"{run_path}: the model's output for {image_path} is not finite "
-                        f"({np.count_nonzero(~np.isfinite(logits))} of {logits.size} logits): "
-                        f"its weights diverged, so it cannot read images; train a run that "
-                        f"does not diverge (a smaller train.learning_rate)")
-    blocks = char_blocks(logits, codec.length)
-    probabilities = np.exp(blocks - blocks.max(axis=-1, keepdims=True))
-    probabilities /= probabilities.sum(axis=-1, keepdims=True)
-    return codec.decode(logits), probabilities.max(axis=-1)

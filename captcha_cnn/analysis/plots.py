@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # Files only; no display is needed or assumed.
 import matplotlib.pyplot as plt  # noqa: E402
 
 from captcha_cnn.core.files import write_atomically  # noqa: E402
+from captcha_cnn.model.signal_names import BIAS_STD, DEAD, GRADIENT, per_layer  # noqa: E402
 
 
 def plot_runs(runs: list[dict], path: Path) -> None:
@@ -26,36 +27,8 @@ def plot_runs(runs: list[dict], path: Path) -> None:
     gradient_axis = axes[3] if with_gradients else None
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, run in enumerate(runs):
-        colour = colours[index % len(colours)]
-        steps = [row["step"] for row in run["rows"]]
-        loss_axis.plot(steps, [row["test_loss"] for row in run["rows"]], color=colour,
-                       label=f"{run['label']} (held out)")
-        loss_axis.plot(steps, [row["train_loss"] for row in run["rows"]], color=colour,
-                       alpha=0.4, linestyle="--", label=f"{run['label']} (train)")
-        if run["loss_levels"]["floor"] > 0:
-            loss_axis.axhline(run["loss_levels"]["floor"], color=colour, linestyle=":",
-                              label=f"floor of {run['label']} = {run['loss_levels']['floor']:.3f}")
-        char_axis.plot(steps, [row["test_char_acc"] for row in run["rows"]], color=colour,
-                       label=run["label"])
-        whole_axis.plot(steps, [row["test_whole_acc"] for row in run["rows"]], color=colour,
-                        label=run["label"])
-        # The gradient norm separates "slow" from "cannot learn": the buggy loss's gradient is
-        # about 1/len(charset) of the correct one's at the start and shrinks as it nears its floor.
-        if gradient_axis is not None and all("grad_norm" in row for row in run["rows"]):
-            gradient_axis.plot(steps, [row["grad_norm"] for row in run["rows"]], color=colour,
-                               label=run["label"])
-
-    chance_losses = sorted({round(run["loss_levels"]["chance"], 3) for run in runs})
-    for chance in chance_losses:
-        loss_axis.axhline(chance, color="grey", linestyle="-.", linewidth=1,
-                          label=f"chance = {chance:.3f}")
-    for axis, key, name in ((char_axis, "char", "per character"), (whole_axis, "whole", "whole")):
-        for chance in sorted({run["chance"][key] for run in runs}):
-            axis.axhline(chance, color="grey", linestyle="-.", linewidth=1,
-                         label=f"chance = {chance:.3g}")
-        axis.set_ylim(-0.02, 1.02)
-        axis.set_ylabel(f"held-out accuracy ({name})")
-
+        _draw_run(run, colours[index % len(colours)], axes[:3], gradient_axis)
+    _draw_chance_levels(runs, loss_axis, char_axis, whole_axis)
     loss_axis.set_yscale("log")
     loss_axis.set_ylabel("loss (log scale)")
     loss_axis.set_title("loss")
@@ -68,11 +41,48 @@ def plot_runs(runs: list[dict], path: Path) -> None:
     save_step_panels(axes, path, legend_size=7)
 
 
+def _draw_run(run: dict, colour: str, step_axes, gradient_axis) -> None:
+    """One run's curves: held-out and training loss (and its floor), the two accuracies, and
+    its gradient norm where it was logged."""
+    loss_axis, char_axis, whole_axis = step_axes
+    steps = [row["step"] for row in run["rows"]]
+    loss_axis.plot(steps, [row["test_loss"] for row in run["rows"]], color=colour,
+                   label=f"{run['label']} (held out)")
+    loss_axis.plot(steps, [row["train_loss"] for row in run["rows"]], color=colour,
+                   alpha=0.4, linestyle="--", label=f"{run['label']} (train)")
+    if run["loss_levels"]["floor"] > 0:
+        loss_axis.axhline(run["loss_levels"]["floor"], color=colour, linestyle=":",
+                          label=f"floor of {run['label']} = {run['loss_levels']['floor']:.3f}")
+    char_axis.plot(steps, [row["test_char_acc"] for row in run["rows"]], color=colour,
+                   label=run["label"])
+    whole_axis.plot(steps, [row["test_whole_acc"] for row in run["rows"]], color=colour,
+                    label=run["label"])
+    # The gradient norm separates "slow" from "cannot learn": the buggy loss's gradient is
+    # about 1/len(charset) of the correct one's at the start and shrinks as it nears its floor.
+    if gradient_axis is not None and all("grad_norm" in row for row in run["rows"]):
+        gradient_axis.plot(steps, [row["grad_norm"] for row in run["rows"]], color=colour,
+                           label=run["label"])
+
+
+def _draw_chance_levels(runs: list[dict], loss_axis, char_axis, whole_axis) -> None:
+    """Chance in grey: the loss of uniform outputs and each accuracy's chance level."""
+    chance_losses = sorted({round(run["loss_levels"]["chance"], 3) for run in runs})
+    for chance in chance_losses:
+        loss_axis.axhline(chance, color="grey", linestyle="-.", linewidth=1,
+                          label=f"chance = {chance:.3f}")
+    for axis, key, name in ((char_axis, "char", "per character"), (whole_axis, "whole", "whole")):
+        for chance in sorted({run["chance"][key] for run in runs}):
+            axis.axhline(chance, color="grey", linestyle="-.", linewidth=1,
+                         label=f"chance = {chance:.3g}")
+        axis.set_ylim(-0.02, 1.02)
+        axis.set_ylabel(f"held-out accuracy ({name})")
+
+
 LAYER_STYLES = ("-", "--", ":", "-.")
 
 
 def has_unit_health(rows: list[dict]) -> bool:
-    return any(key.startswith("dead_") for row in rows for key in row)
+    return any(per_layer(row, DEAD) for row in rows)
 
 
 def plot_unit_health(runs: list[dict], path: Path) -> None:
@@ -87,18 +97,18 @@ def plot_unit_health(runs: list[dict], path: Path) -> None:
     for index, run in enumerate(runs):
         colour = colours[index % len(colours)]
         rows = run["rows"]
-        layers = [key[len("dead_"):] for key in rows[-1] if key.startswith("dead_")]
+        layers = list(per_layer(rows[-1], DEAD))
         steps = [row["step"] for row in rows]
         for layer, style in zip(layers, LAYER_STYLES * len(layers), strict=False):
             label = f"{run['label']}: {layer}"
-            dead_axis.plot(steps, [row[f"dead_{layer}"] for row in rows], color=colour,
+            dead_axis.plot(steps, [row[DEAD + layer] for row in rows], color=colour,
                            linestyle=style, label=label)
-            if f"bias_std_{layer}" in rows[-1]:
-                bias_axis.plot(steps, [row[f"bias_std_{layer}"] for row in rows], color=colour,
+            if BIAS_STD + layer in rows[-1]:
+                bias_axis.plot(steps, [row[BIAS_STD + layer] for row in rows], color=colour,
                                linestyle=style, label=label)
-            if f"grad_norm_{layer}" in rows[-1]:
+            if GRADIENT + layer in rows[-1]:
                 # A dead layer's gradient is exactly 0: drawn at the bottom of the log axis.
-                gradient_axis.plot(steps, [max(row[f"grad_norm_{layer}"], 1e-12) for row in rows],
+                gradient_axis.plot(steps, [max(row[GRADIENT + layer], 1e-12) for row in rows],
                                    color=colour, linestyle=style, label=label)
     dead_axis.set_ylim(-0.02, 1.02)
     dead_axis.set_title("dead units: silent for every held-out image")

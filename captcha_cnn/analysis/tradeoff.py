@@ -17,214 +17,17 @@ a twin or stopped early). Reads metrics only: no TensorFlow, no training.
 from __future__ import annotations
 
 import argparse
-import glob
-import math
-import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from captcha_cnn.analysis.claims import DEFAULT_PLAN, SeedClaim, read_claims
-from captcha_cnn.analysis.compare import load_run
+from captcha_cnn.analysis.judging import both_halves
 from captcha_cnn.analysis.plots import plt, save_figure
+from captcha_cnn.analysis.run_reading import ROLES, TUTORIAL_EVAL_CAPTCHAS, RunReading, by_seed, pairs
+from captcha_cnn.analysis.tradeoff_settings import read_settings
 from captcha_cnn.core.cli import run_cli
-from captcha_cnn.core.config import ConfigError, read_yaml, refuse_repeats
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
-from captcha_cnn.core.machine import cpu_kind
-from captcha_cnn.model.levels import steps_to
-
-# The tutorial read its accuracy on 100 fresh captchas at each evaluation (SCIENCE.md section 2).
-TUTORIAL_EVAL_CAPTCHAS = 100
-ROLES = ("correct", "buggy")
-
-
-@dataclass(frozen=True)
-class RunReading:
-    """What one run says about its half of the seed's claim."""
-
-    path: Path
-    seed: int
-    last_step: int
-    minutes: float
-    device: str
-    claim: SeedClaim                     # the thresholds it is judged against
-    stalled_level: float                 # claim's multiple of chance per character
-    step_left_chance: int | None         # first evaluation at stalled_level or above
-    accuracy_at_correct_step: float | None  # held-out per character at the claim's step
-    step_first_target: int | None        # first evaluation at the claim's accuracy or above
-    best_from_buggy_start: float | None  # best held-out per character from the buggy window on
-    tutorial_readout: float              # chance the tutorial's readout shows the target in time
-    config: dict = field(default_factory=dict, compare=False, repr=False)  # the run's config
-
-
-def read_run(path: Path, claim: SeedClaim) -> RunReading:
-    run = load_run(path)
-    rows, stalled = run["rows"], claim.stalled_level(run["chance"]["char"])
-    accuracy = {row["step"]: row["test_char_acc"] for row in rows}
-    later = [value for step, value in accuracy.items() if step >= claim.buggy_from_step]
-    return RunReading(
-        path=path, seed=run["config"]["seed"], last_step=rows[-1]["step"],
-        minutes=rows[-1]["elapsed_s"] / 60, device=_device(run), claim=claim,
-        stalled_level=stalled, step_left_chance=steps_to(rows, "test_char_acc", stalled),
-        accuracy_at_correct_step=accuracy.get(claim.correct_step),
-        step_first_target=steps_to(rows, "test_char_acc", claim.correct_accuracy),
-        best_from_buggy_start=max(later) if later else None,
-        tutorial_readout=tutorial_readout_chance(accuracy, run["config"]["data"]["length"],
-                                                 claim),
-        config=run["config"])
-
-
-def tutorial_readout_chance(accuracy: dict[int, float], length: int, claim: SeedClaim) -> float:
-    """The chance that the tutorial's way of reading accuracy (100 fresh captchas at each
-    evaluation) shows the claim's accuracy at least once by the claim's step, for a run whose
-    accuracy on the held-out set was `accuracy` at those evaluations ({step: per-character
-    accuracy}).
-
-    Each readout counts as 100 x `length` independent characters, each right with the held-out
-    probability. Errors cluster within hard captchas, which widens the spread of a readout, so
-    for runs below the target this understates the chance of a lucky 98%."""
-    characters = TUTORIAL_EVAL_CAPTCHAS * length
-    # round(): 0.98 x 400 is 392 exactly, not 392.00000000000006.
-    needed = math.ceil(round(claim.correct_accuracy * characters, 9))
-    never = math.prod(1 - _binomial_at_least(needed, characters, p)
-                      for step, p in accuracy.items() if step <= claim.correct_step)
-    return 1 - never
-
-
-def _binomial_at_least(k: int, n: int, p: float) -> float:
-    """P(at least k of n independent trials succeed), each with probability p."""
-    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
-
-
-def _device(run: dict) -> str:
-    """The device, with the kind of CPU: AVX-512 and AVX2-only machines differ about 6x in
-    matmul peak (docs/performance.md). Runs logged before the CPU was recorded say unknown."""
-    extensions = run["environment"].get("cpu", {}).get("extensions")
-    return f"{run['device']}, {cpu_kind(extensions) if extensions else 'CPU kind unknown'}"
-
-
-def read_settings(path: Path, claim: SeedClaim) -> dict[str, dict[str, list[RunReading]]]:
-    """A settings file's runs: {setting: {"correct": [runs], "buggy": [runs]}}, each role's
-    runs in seed order, patterns relative to the file."""
-    return parse_settings(read_yaml(path).get("settings"), path.parent, str(path), "settings",
-                          claim)
-
-
-def parse_settings(settings, base: Path, source: str, key: str,
-                   claim: SeedClaim) -> dict[str, dict[str, list[RunReading]]]:
-    """The runs a settings mapping names (patterns relative to `base`); errors name `source`
-    and the mapping's `key` (settings in a settings file, tradeoff in the reproduction plan)."""
-    if not isinstance(settings, dict) or not settings:
-        raise ConfigError(f"{source}: expected a '{key}' mapping of setting names to "
-                          f"{{correct: [run folders], buggy: [run folders]}}")
-    readings = {}
-    for name, roles in settings.items():
-        if not isinstance(roles, dict) or set(roles) != set(ROLES):
-            shown = list(roles) if isinstance(roles, dict) else roles
-            raise ConfigError(f"{source}: {key}.{name}: expected exactly the keys correct and "
-                              f"buggy, got {shown!r}")
-        readings[name] = {role: _runs_of(base, source, f"{key}.{name}.{role}", roles[role],
-                                         claim) for role in ROLES}
-    refuse_runs_used_twice(readings, source, key)
-    return readings
-
-
-def refuse_runs_used_twice(readings: dict[str, dict[str, list[RunReading]]], source: str,
-                           key: str) -> None:
-    """Each run folder is one point of the map, in one role of one setting: a run in two places
-    (or playing both roles) would be judged as two runs, or as correct and buggy at once."""
-    where: dict[Path, str] = {}
-    for name, roles in readings.items():
-        for role in ROLES:
-            for run in roles[role]:
-                where_here = f"{key}.{name}.{role}"
-                folder = run.path.resolve()
-                if folder in where:
-                    raise ConfigError(f"{source}: {run.path} is listed in both {where[folder]} "
-                                      f"and {where_here}; each run may appear once in the map")
-                where[folder] = where_here
-        for correct, buggy in pairs(roles):
-            if correct.config == buggy.config:
-                raise ConfigError(f"{source}: {key}.{name}: the correct run {correct.path} and "
-                                  f"the buggy run {buggy.path} (seed {correct.seed}) have the "
-                                  f"same config: one run cannot play both roles")
-
-
-def _runs_of(base: Path, source: str, key: str, patterns, claim: SeedClaim) -> list[RunReading]:
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    if not (isinstance(patterns, list) and patterns
-            and all(isinstance(p, str) and p.strip() for p in patterns)):
-        raise ConfigError(f"{source}: {key}: expected one or more run folders or glob patterns, "
-                          f"got {patterns!r}")
-    runs = []
-    refuse_repeats(patterns, source, key)
-    for pattern in patterns:
-        # os.path.join keeps an absolute pattern as it is; Path.glob refuses those.
-        matches = sorted(Path(match) for match in glob.glob(os.path.join(base, pattern))
-                         if Path(match).is_dir())
-        if not matches:
-            raise ConfigError(f"{source}: {key}: '{pattern}' matches no folder (relative to "
-                              f"{base})")
-        for match in matches:
-            if any(run.path.resolve() == match.resolve() for run in runs):
-                raise ConfigError(f"{source}: {key}: {match} is matched by more than one "
-                                  f"pattern; each run may appear once")
-            try:
-                runs.append(read_run(match, claim))
-            except UserError as error:  # Not a run, or one with no evaluation yet.
-                raise ConfigError(f"{source}: {key}: '{pattern}': {error}") from None
-    seeds = [run.seed for run in runs]
-    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
-    if repeated:
-        raise ConfigError(f"{source}: {key}: more than one run of seed {repeated[0]}; "
-                          f"runs are paired by seed, so each seed may appear once")
-    return sorted(runs, key=lambda run: run.seed)
-
-
-def by_seed(runs: list[RunReading]) -> dict[int, RunReading]:
-    return {run.seed: run for run in runs}
-
-
-def pairs(roles: dict[str, list[RunReading]]) -> list[tuple[RunReading, RunReading]]:
-    """(correct, buggy) runs of the same seed."""
-    buggy = by_seed(roles["buggy"])
-    return [(run, buggy[run.seed]) for run in roles["correct"] if run.seed in buggy]
-
-
-def correct_half(run: RunReading) -> bool | None:
-    """At the claim's accuracy at its step, as results/REPORT.md judges it (None: stopped
-    before, or no evaluation at that step)."""
-    if run.accuracy_at_correct_step is None:
-        return None
-    return run.accuracy_at_correct_step >= run.claim.correct_accuracy
-
-
-def buggy_half(run: RunReading) -> bool | None:
-    """Below the stalled level over the claim's window, from its first to its last step (None:
-    stopped at chance before the last). Strictly below, as results/REPORT.md judges "stalled"."""
-    if run.best_from_buggy_start is not None and run.best_from_buggy_start >= run.stalled_level:
-        return False
-    if run.last_step < run.claim.buggy_to_step:
-        return None
-    return True
-
-
-def verdict(correct: RunReading, buggy: RunReading) -> str:
-    halves = (correct_half(correct), buggy_half(buggy))
-    if False in halves:
-        return "no"
-    if halves == (True, True):
-        return "yes"
-    missing = []
-    if halves[0] is None:
-        missing.append(f"correct stopped at {correct.last_step:,}" if correct.last_step
-                       < correct.claim.correct_step
-                       else f"correct not evaluated at {correct.claim.correct_step:,}")
-    if halves[1] is None:
-        missing.append(f"buggy stopped at {buggy.last_step:,}")
-    return f"open ({'; '.join(missing)})"
 
 
 def points(readings: dict[str, dict[str, list[RunReading]]]) -> dict[str, list[tuple]]:
@@ -326,7 +129,7 @@ def table(readings: dict[str, dict[str, list[RunReading]]], level: float,
         correct, buggy = by_seed(roles["correct"]), by_seed(roles["buggy"])
         for seed in sorted(set(correct) | set(buggy)):
             c, b = correct.get(seed), buggy.get(seed)
-            judged = verdict(c, b) if c and b else "-"
+            judged = both_halves(c, b) if c and b else "-"
             cells = _correct_cells(c) + _buggy_cells(b)
             lines.append(f"| {name} | {seed} | " + " | ".join(cells) + f" | {judged} |")
     return "\n".join(lines) + "\n"

@@ -5,6 +5,10 @@ class UserError(Exception):
     """A problem the user can fix (a config, a path, a run directory), described in one line."""
 
 
+class ConfigError(UserError):
+    """A problem with a config file, a plan or an override, phrased for the user in one line."""
+
+
 class StopSignal(KeyboardInterrupt):
     """A stop signal (SIGTERM, SIGHUP) turned into an exception, like Ctrl-C's KeyboardInterrupt,
     so that work in progress unwinds: worker pools end, temporary files are removed."""

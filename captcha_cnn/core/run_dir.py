@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_cnn.core.config import load_defaults, merge, read_yaml
+from captcha_cnn.core.config import load_defaults, merge
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_files import (
@@ -42,6 +42,7 @@ from captcha_cnn.core.run_files import (
     read_json_object,
     read_metric_rows,
 )
+from captcha_cnn.core.yaml_files import read_yaml
 
 KEEP_CHECKPOINTS = 2
 LOCK_FILE = ".lock"

@@ -9,7 +9,7 @@ import functools
 from captcha import image as captcha_image
 from PIL import ImageFont
 
-from captcha_cnn.core.config import ConfigError
+from captcha_cnn.core.errors import ConfigError
 
 # A code point no font maps (the last private-use one of plane 16): it draws the missing glyph.
 UNMAPPED = "\U0010FFFD"

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from captcha_cnn.data.labels import LabelCodec
+from captcha_cnn.data.pixels import scale_gray
 
 # Batches prepared ahead of the step that takes them. Gathering and encoding a batch takes
 # milliseconds against a training step of a tenth of a second or more, so a fixed small buffer
@@ -31,7 +32,7 @@ def _without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
 def to_model_inputs(images: tf.Tensor, indices: tf.Tensor, codec: LabelCodec):
     """uint8 images [batch, h, w] and indices [batch, length] -> float images in [0, 1] with a
     channel axis, and multi-hot labels [batch, length * classes] (the same as `codec.encode`)."""
-    pixels = tf.cast(images, tf.float32)[..., None] / 255.0
+    pixels = scale_gray(tf.cast(images, tf.float32)[..., None])
     one_hot = tf.one_hot(tf.cast(indices, tf.int32), codec.num_classes, dtype=tf.float32)
     return pixels, tf.reshape(one_hot, [-1, codec.width])
 

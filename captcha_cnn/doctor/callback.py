@@ -72,17 +72,20 @@ class Doctor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         model = self.model
         compiled = (model, getattr(model, "_compile_loss", None), model.loss)
-        if self._looked_at is None or self._looked_at[0] is not model:
+        fresh = self._looked_at is None or self._looked_at[0] is not model
+        if fresh:
             if self._looked_at is not None:  # Another model: a fresh diagnosis from step 0.
                 self.history, self.notes, self.observations = [], [], []
                 self.step = self._epoch_start = self._seen = self._last_look = 0
             self._start(model)
-        elif self._looked_at[1:] != compiled[1:]:
+        elif any(now is not before for now, before in zip(compiled, self._looked_at,
+                                                          strict=True)):
             self._note("the model was compiled again: the new loss is judged afresh")
             self._start(model)
+            fresh = True
         self._looked_at = compiled
         self._epoch_start = self.step
-        if self.verdict is None or self.verdict.at != self.step:
+        if fresh or self.verdict.at != self.step:
             self._observe(self.step)
         self._first = None
 
@@ -145,10 +148,11 @@ class Doctor(keras.callbacks.Callback):
         self._diagnosis, self._loss_read = Diagnosis(Levels()), False
         try:
             first = self._run_look()
-        except Exception as error:  # Whatever the model says, in one sentence.
-            words = str(error).strip().splitlines()
+        except Exception as error:  # Whatever the model says, in one sentence: its last line
+            # (TensorFlow's traced errors open with "in user code:" and end with the cause).
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             raise ProbeError(f"probe: the model cannot be run on it: "
-                             f"{words[0] if words else type(error).__name__}") from None
+                             f"{lines[-1][:300] if lines else type(error).__name__}") from None
         self._first = first
         if not watched.layers:
             self._note("unit health not measured: no hidden layer with a plain ReLU, tanh or "

@@ -107,7 +107,9 @@ def softmax_candidates(targets: np.ndarray, blocks: np.ndarray) -> dict[str, flo
     """Cross-entropy values on [examples, blocks, classes]: the outputs read as logits (what a
     loss 'with logits' computes: a second softmax if they are probabilities) and as
     probabilities; each averaged over blocks (mean) or summed (sum)."""
-    readings = {"softmax_logits": log_softmax(blocks)}
+    # A loss that applies its own softmax before a loss 'with logits' doubles it even on logits.
+    readings = {"softmax_logits": log_softmax(blocks),
+                "softmax_twice": log_softmax(np.exp(log_softmax(blocks)))}
     if blocks.min() > 0:
         readings["softmax_probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
     values = {}

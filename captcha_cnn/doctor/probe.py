@@ -32,8 +32,8 @@ def _as_arrays(structure, what: str):
         array = np.asarray(structure)
     except (ValueError, TypeError) as error:
         raise ProbeError(f"probe: {what} is not an array ({error})") from None
-    if array.dtype == object:
-        raise ProbeError(f"probe: {what} is not a numeric array (dtype object)")
+    if array.dtype.kind not in "biuf":
+        raise ProbeError(f"probe: {what} is not numbers (dtype {array.dtype})")
     return array
 
 

@@ -112,7 +112,8 @@ class Reading:
         classes = self._classes(output)
         softmax_floor = loss_levels("softmax_then_logits", "per_char", 1, classes)["floor"]
         probabilities = lr.are_probabilities(self._blocks(output), self.tolerance)
-        if closest.startswith("softmax_logits") and probabilities:
+        if closest.startswith("softmax_twice") or (closest.startswith("softmax_logits")
+                                                   and probabilities):
             factor = blocks.shape[1] if summed else 1
             return replace(levels, probabilities_as_logits=True, floor=softmax_floor * factor)
         # Linear outputs that happen to lie in [0, 1] are logits, not probabilities.

@@ -14,35 +14,28 @@ from pathlib import Path
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, Verdict
-from captcha_cnn.model.levels import chance_levels, loss_levels
-
-GRADIENT_PREFIX, DEAD_PREFIX, BIAS_PREFIX = "grad_norm_", "dead_", "bias_mean_"
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
+from captcha_cnn.model.signal_names import BIAS_MEAN, DEAD, GRADIENT, per_layer
 
 
 def levels_of(config: dict) -> Levels:
     """The levels a run's held-out loss and per-character accuracy are read against."""
-    data, loss = config["data"], config["loss"]
-    classes = len(data["charset"])
-    levels = loss_levels(loss["name"], loss["layout"], data["length"], classes)
+    levels, loss_name = config_loss_levels(config), config["loss"]["name"]
     # Sigmoid losses start above the loss of the best constant output: chance is the latter.
     return Levels(chance_loss=levels.get("constant", levels["chance"]),
-                  chance_accuracy=chance_levels(data["length"], classes)["char"],
+                  chance_accuracy=config_chance_levels(config)["char"],
                   floor=levels["floor"],
-                  probabilities_as_logits=loss["name"] in ("softmax_then_logits",
-                                                            "sigmoid_then_logits"),
-                  probabilities_kind="sigmoid" if loss["name"].startswith("sigmoid") else "softmax")
+                  probabilities_as_logits=loss_name in ("softmax_then_logits",
+                                                        "sigmoid_then_logits"),
+                  probabilities_kind="sigmoid" if loss_name.startswith("sigmoid") else "softmax")
 
 
 def observation_of(row: dict) -> Observation:
     """One metrics row as the doctor sees it (a step-0 row may lack the training signals)."""
     return Observation(
         step=row["step"], loss=row["test_loss"], accuracy=row.get("test_char_acc"),
-        dead={key[len(DEAD_PREFIX):]: value for key, value in row.items()
-              if key.startswith(DEAD_PREFIX)},
-        gradients={key[len(GRADIENT_PREFIX):]: value for key, value in row.items()
-                   if key.startswith(GRADIENT_PREFIX)},
-        biases={key[len(BIAS_PREFIX):]: value for key, value in row.items()
-                if key.startswith(BIAS_PREFIX)})
+        dead=per_layer(row, DEAD), gradients=per_layer(row, GRADIENT),
+        biases=per_layer(row, BIAS_MEAN))
 
 
 def diagnose_rows(config: dict, rows: list[dict]) -> list[Verdict]:

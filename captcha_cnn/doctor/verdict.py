@@ -32,11 +32,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from captcha_cnn.core.config import VERDICT_KINDS
+from captcha_cnn.core.config_rules import VERDICT_KINDS
 from captcha_cnn.doctor.advice import ADVICE, advise  # noqa: F401 (ADVICE: re-exported)
 from captcha_cnn.model.levels import STALLED_FACTOR
 
-KINDS = VERDICT_KINDS  # The order above; config.py holds it so doctor.stop_on can be checked.
+KINDS = VERDICT_KINDS  # The order above; config_rules.py holds it so doctor.stop_on can be checked.
 # The loss has fallen off its plateau once it is this fraction below its start (or chance).
 PLATEAU_TOLERANCE = 0.02
 # A loss more than this multiple of where it started (or of chance, if higher) is diverging.
@@ -156,6 +156,10 @@ class Diagnosis:
                                  f"is still finite")
         if levels.unreachable:
             return "unreachable_targets", levels.unreachable
+        if levels.one_unit_softmax:  # Even where Keras trains the logits behind it (below).
+            return "dead", ("the output is a softmax over one unit: it is 1 for every input, so "
+                            "no gradient flows through it (Keras's own cross-entropies read the "
+                            "logit behind it and the loss may fall, but every prediction is 1)")
 
         left_chance = self._left_chance(obs, start, chance)
         silent = [name for name, share in obs.dead.items() if share >= 1.0]

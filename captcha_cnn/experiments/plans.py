@@ -14,10 +14,11 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from captcha_cnn.core.config import REPO_ROOT, ConfigError, find_config, read_yaml
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config import REPO_ROOT, find_config
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.core.yaml_files import read_yaml
 from captcha_cnn.data.glyphs import check_charset_drawable
 from captcha_cnn.train.resume import first_difference
 

@@ -1,4 +1,4 @@
-"""REPORT.md's parts: the figure of a pair, the seed's claims judged on its runs, the verdict over
+"""REPORT.md's parts: the figure of a pair, the seed's claims judged on its runs, the decision over
 every pair and the map, and the flat layout's trap measured on the op.
 
 Every threshold comes from the plan's `claims:` (a SeedClaim) and every sentence of judgement from
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.analysis.claims import SeedClaim
-from captcha_cnn.analysis.tradeoff import RunReading, buggy_half, correct_half, verdict
-from captcha_cnn.model.levels import chance_levels, loss_levels, steps_to
+from captcha_cnn.analysis.judging import both_halves, buggy_half, correct_half
+from captcha_cnn.analysis.run_reading import RunReading, by_seed
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels, loss_levels, steps_to
 
 
 def _series(rows_per_seed: list[list[dict]], key: str):
@@ -30,9 +31,7 @@ def pair_figure(pair: str, groups: dict[str, list[list[dict]]], config: dict, pa
 
     from captcha_cnn.analysis.plots import save_figure
 
-    data, loss = config["data"], config["loss"]
-    classes = len(data["charset"])
-    chance = chance_levels(data["length"], classes)
+    chance = config_chance_levels(config)
     figure, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     colours = {"correct": "tab:blue", "buggy": "tab:red"}
     for role, rows_per_seed in groups.items():
@@ -43,7 +42,7 @@ def pair_figure(pair: str, groups: dict[str, list[list[dict]]], config: dict, pa
                       else f"{role} (1 seed)")
             axis.fill_between(steps, values.min(axis=0), values.max(axis=0), color=colours[role],
                               alpha=0.2, linewidth=0)
-    buggy_floor = loss_levels("softmax_then_logits", loss["layout"], data["length"], classes)
+    buggy_floor = config_loss_levels(config, "softmax_then_logits")
     axes[0].axhline(buggy_floor["floor"], color="tab:red", linestyle=":",
                     label=f"floor of the buggy loss = {buggy_floor['floor']:.3f}")
     axes[0].axhline(buggy_floor["chance"], color="grey", linestyle="-.",
@@ -73,7 +72,7 @@ def _spread(values: list[float], digits: int = 3) -> str:
 
 
 def _holds(judged: bool, holds) -> str:
-    """A verdict only when the runs are long enough to judge the claim."""
+    """yes or no only when the runs are long enough to judge the claim."""
     if not judged:
         return "n/a (runs too short)"
     return "yes" if holds else "no"
@@ -83,14 +82,12 @@ def pair_claims(groups: dict[str, list[list[dict]]], config: dict, claim: SeedCl
                 wording: dict[str, str]) -> str:
     """The seed's claims, one table row each, with our measurement over the seeds."""
     correct, buggy = groups.get("correct", []), groups.get("buggy", [])
-    data = config["data"]
-    chance = chance_levels(data["length"], len(data["charset"]))["char"]
+    chance = config_chance_levels(config)["char"]
     lines = ["| claim (seed) | measured | holds? |", "|---|---|---|"]
     if correct:
         lines += correct_claims(correct, claim, wording)
     if buggy:
-        floor = loss_levels("softmax_then_logits", config["loss"]["layout"], data["length"],
-                            len(data["charset"]))["floor"]
+        floor = config_loss_levels(config, "softmax_then_logits")["floor"]
         lines += buggy_claims(buggy, chance, floor, claim, wording)
     # When each run left the ln(10) plateau: the step that decides everything else above.
     level = claim.stalled_level(chance)
@@ -170,7 +167,7 @@ def _count(judged: list[bool | None]) -> str:
     return f"{sum(1 for j in judged if j)} of {len(judged)}"
 
 
-def verdict_table(pairs: dict[str, dict[str, list[RunReading]]], about: dict[str, str],
+def claim_table(pairs: dict[str, dict[str, list[RunReading]]], about: dict[str, str],
                   claim: SeedClaim) -> str:
     """Per pair, in how many seeds each half of the seed's claim holds, judged as the map judges
     it, and in how many seeds both hold at once."""
@@ -183,8 +180,8 @@ def verdict_table(pairs: dict[str, dict[str, list[RunReading]]], about: dict[str
              "|---|---|---:|---:|---:|---:|"]
     for name, roles in pairs.items():
         correct, buggy = roles.get("correct", []), roles.get("buggy", [])
-        twins = {run.seed: run for run in buggy}
-        both = [verdict(run, twins[run.seed]) == "yes" for run in correct if run.seed in twins]
+        twins = by_seed(buggy)
+        both = [both_halves(run, twins[run.seed]) == "yes" for run in correct if run.seed in twins]
         lines.append(f"| {name} | {about.get(name, '')} | "
                      f"{_count([run.step_left_chance is not None for run in correct])} | "
                      f"{_count([correct_half(run) for run in correct])} | "
@@ -196,8 +193,8 @@ def map_line(readings: dict[str, dict[str, list[RunReading]]], link: str) -> str
     """How many seeds of the map's settings give both halves at once."""
     judged = []
     for roles in readings.values():
-        twins = {run.seed: run for run in roles["buggy"]}
-        judged += [verdict(run, twins[run.seed]) for run in roles["correct"] if run.seed in twins]
+        twins = by_seed(roles["buggy"])
+        judged += [both_halves(run, twins[run.seed]) for run in roles["correct"] if run.seed in twins]
     decided = [j for j in judged if not j.startswith("open")]
     still_open = len(judged) - len(decided)
     return (f"On the map of every setting measured long enough ([{link}]({link})): both halves "

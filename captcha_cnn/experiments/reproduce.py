@@ -21,14 +21,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from captcha_cnn.analysis.compare import compare
-from captcha_cnn.analysis.tradeoff import RunReading, parse_settings, read_run, write_map
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import ConfigError, find_config, load_config
-from captcha_cnn.core.errors import UserError
-from captcha_cnn.core.files import write_atomically
-from captcha_cnn.core.run_dir import RunDir, publish_run_files
-from captcha_cnn.experiments import sweep
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError, UserError
+from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.experiments.plans import (
     PlannedRun,
     check_plan_folders,
@@ -38,16 +34,8 @@ from captcha_cnn.experiments.plans import (
     train_runs,
     with_published_copy,
 )
-from captcha_cnn.experiments.report import (
-    flat_layout_section,
-    map_line,
-    pair_claims,
-    pair_figure,
-    verdict_table,
-)
+from captcha_cnn.experiments.publish import publish, study_paths
 from captcha_cnn.experiments.reproduce_plan import ReproductionPlan, read_plan
-
-MADE_BY = "python -m captcha_cnn.experiments.reproduce"
 
 
 def check_seeds(plan: ReproductionPlan, seeds: list[int] | None) -> None:
@@ -65,8 +53,8 @@ def planned_runs(plan: ReproductionPlan, runs_dir: Path, results: Path) -> list[
     for pair in plan.pairs.values():
         for role, config_name in zip(("correct", "buggy"), pair.configs, strict=True):
             for seed in pair.seeds:
-                config, experiment = load_config(config_name, [*pair.overrides, f"seed={seed}"])
-                name = f"{pair.name}-{experiment}-seed{seed}"
+                config, _ = load_config(config_name, [*pair.overrides, f"seed={seed}"])
+                name = run_name(pair.name, role, seed)
                 run = PlannedRun(name, config, Path(runs_dir) / name,
                                  {"pair": pair.name, "role": role, "seed": seed})
                 runs.append(with_published_copy(run, published_runs))
@@ -74,6 +62,11 @@ def planned_runs(plan: ReproductionPlan, runs_dir: Path, results: Path) -> list[
                 runs.append(published_run(plan, pair.name, role, config_name, name,
                                           published_runs))
     return runs
+
+
+def run_name(pair: str, role: str, seed: int) -> str:
+    """Every published run is named <setting>_<role>-<variant>: stall_correct-seed0."""
+    return f"{pair}_{role}-seed{seed}"
 
 
 def published_run(plan: ReproductionPlan, pair: str, role: str, config_name: str, name: str,
@@ -90,130 +83,6 @@ def published_run(plan: ReproductionPlan, pair: str, role: str, config_name: str
     check_published_config(record, config)
     return PlannedRun(name, config, record.path, {"pair": pair, "role": role, "seed": seed},
                       published=True)
-
-
-def study_paths(plan: ReproductionPlan, results: Path) -> dict[str, list[Path]]:
-    """Each study's run folders in results/runs, every one checked to be there."""
-    paths = {}
-    for study in plan.studies.values():
-        paths[study.name] = [Path(results) / "runs" / name for name in study.runs]
-        for name, path in zip(study.runs, paths[study.name], strict=True):
-            if not RunDir(path).config.is_file():
-                raise ConfigError(f"{plan.path}: studies.{study.name}.runs: {name} is not a run "
-                                  f"in {Path(results) / 'runs'}")
-    return paths
-
-
-def publish(runs: list[PlannedRun], plan: ReproductionPlan, results: Path,
-            redraw: set[str] | None = None) -> Path:
-    """Copy each finished run's small files to `results/runs/`, draw a figure per pair, write
-    REPORT.md. Claims and figures use finished runs only (a run still training, perhaps in another
-    process, would cut every curve short); unfinished runs are listed in the run table.
-
-    `redraw` names the pairs whose figure may have changed (None: all, and also every study,
-    the map and the sweep); the others keep theirs unless it is missing."""
-    results = Path(results)
-    (results / "runs").mkdir(parents=True, exist_ok=True)
-    sections, machines, wall, judged = [], set(), {}, {}
-    for pair in plan.pairs.values():
-        members = [run for run in runs if run.tags["pair"] == pair.name]
-        groups: dict[str, list[list[dict]]] = {}
-        for run in members:
-            record = RunDir(run.dir)
-            rows = record.read_metrics() if record.path.is_dir() else []
-            if not rows:
-                continue
-            finished = record.is_finished()
-            minutes = rows[-1]["elapsed_s"] / 60
-            wall[run.name] = (f"| {run.name} | {rows[-1]['step']} | {minutes:.1f} | "
-                              f"{'yes' if finished else 'no (not in the claims)'} |")
-            if not finished:
-                continue
-            groups.setdefault(run.tags["role"], []).append(rows)
-            if not run.published:
-                publish_run_files(record.path, results / "runs" / run.name)
-            judged.setdefault(pair.name, {}).setdefault(run.tags["role"], []).append(
-                read_run(results / "runs" / run.name, plan.claim))
-            environment = record.read_environment()
-            machines.add(f"{environment.get('device', 'device unknown')}; " + ", ".join(
-                f"{k} {v}" for k, v in environment.get("versions", {}).items()))
-        if not groups:
-            continue
-        config = members[0].config
-        figure = results / f"{pair.name}.png"
-        if redraw is None or pair.name in redraw or not figure.is_file():
-            pair_figure(pair.name, groups, config, figure)
-        sections.append(f"## {pair.name}: {_setting(config)}\n\n"
-                        + (f"{pair.about}\n\n" if pair.about else "")
-                        + f"![{pair.name}]({pair.name}.png)\n\n"
-                        f"{pair_claims(groups, config, plan.claim, plan.wording)}")
-    readings = read_map(plan, results)
-    if redraw is None:
-        publish_studies(plan, results, readings)
-    data = runs[0].config["data"]
-    about = {pair.name: pair.about for pair in plan.pairs.values()}
-    verdict = [f"## {plan.wording['decision_title']}", "", plan.wording["decision"].strip(), "",
-               verdict_table(judged, about, plan.claim)]
-    if readings is not None:
-        verdict.append(map_line(readings, "tradeoff/tradeoff.md"))
-    report = [f"# {plan.wording['title']}", "",
-              f"Made by `{MADE_BY} {plan.path}`; every number below "
-              f"is read from `results/runs/*/metrics.jsonl` (held-out set: {data['test_size']} "
-              f"captchas never trained on). Accuracy is per character unless it says whole "
-              f"captcha.", "", *verdict, *sections,
-              flat_layout_section(data["length"], len(data["charset"]), plan.wording["flat_layout"],
-                                  plan.claim.fields()),
-              *studies_section(plan),
-              "## Runs", "", "| run | steps | wall time (min) | finished |",
-              "|---|---:|---:|---|", *wall.values(), "",
-              *[f"- {note}" for note in plan.notes], "",
-              "Machine and versions: " + "; ".join(sorted(machines)), ""]
-    write_atomically(results / "REPORT.md", "\n".join(report).encode("utf-8"))
-    return results / "REPORT.md"
-
-
-def _setting(config: dict) -> str:
-    train, data = config["train"], config["data"]
-    return (f"{train['optimizer']} learning rate {train['learning_rate']:g}, "
-            f"{data['train_size']:,} training captchas, loss layout {config['loss']['layout']}")
-
-
-def read_map(plan: ReproductionPlan, results: Path) -> dict[str, dict[str, list[RunReading]]]:
-    """The map's runs (patterns relative to results/runs), or None if the plan has no map."""
-    if plan.tradeoff is None:
-        return None
-    return parse_settings(plan.tradeoff, Path(results) / "runs", str(plan.path), "tradeoff",
-                          plan.claim)
-
-
-def publish_studies(plan: ReproductionPlan, results: Path, readings) -> None:
-    """Redraw every study, the map and the sweep from the published runs: reading, no training."""
-    for name, paths in study_paths(plan, results).items():
-        compare(paths, results / "studies" / name, plan.studies[name].until, show=False)
-    if readings is not None:
-        write_map(readings, plan.claim, results / "tradeoff",
-                  f"{MADE_BY} {plan.path}", plan.path)
-    if plan.sweep is not None:
-        grid = sweep.cells(sweep.read_sweep(find_config(plan.sweep)), results / "runs",
-                           results / "runs")
-        sweep.report(grid, results / "runs", results, show=False)
-
-
-def studies_section(plan: ReproductionPlan) -> list[str]:
-    """Where each study's figures are, and which runs they compare."""
-    if not plan.studies:
-        return []
-    lines = ["## Studies", "", "Existing runs compared side by side, redrawn by the same command "
-             "(figures and table in each folder):", "", "| study | runs |", "|---|---|"]
-    for study in plan.studies.values():
-        until = f" (to step {study.until})" if study.until is not None else ""
-        lines.append(f"| [{study.name}](studies/{study.name}/summary.md) | "
-                     f"{', '.join(study.runs)}{until} |")
-    if plan.sweep is not None:
-        lines += ["", f"The sweep ([sweep/sweep.md](sweep/sweep.md)) is redrawn from its published "
-                  f"cells; `python -m captcha_cnn.experiments.sweep configs/{plan.sweep}` trains "
-                  f"it."]
-    return [*lines, ""]
 
 
 def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] | None = None,

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from captcha_cnn.analysis.claims import SeedClaim, parse_claims, parse_section
-from captcha_cnn.core.config import ConfigError, find_config, read_yaml, refuse_repeats
+from captcha_cnn.core.config import find_config
+from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.yaml_files import read_yaml, refuse_repeats
 from captcha_cnn.experiments.plans import read_plan_file, refuse_same_file_pairs
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes", "claims", "report", "studies", "tradeoff",
@@ -41,7 +43,7 @@ class Pair:
     name: str
     configs: tuple[str, str]      # (correct config, buggy config)
     about: str                    # what the pair shows, one sentence for the report
-    seeds: list[int]              # trained by the plan as <pair>-<config>-seed<N>
+    seeds: list[int]              # trained by the plan as <pair>_<role>-seed<N>
     overrides: list[str]          # the plan's `set`, then the pair's own
     published: dict[str, list[str]] = field(default_factory=dict)  # role: run names, never trained
 

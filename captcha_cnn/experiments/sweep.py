@@ -4,10 +4,11 @@ A sweep file (see configs/sweep.yaml) names a base experiment config, `--set` st
 every cell, the loss names, the seeds, and for each optimizer its own learning rates. Each cell is
 an ordinary run under `<runs>/<cell name>/`; a finished cell is skipped and an interrupted one
 resumes, so the same command continues a sweep. The report is a heatmap of held-out accuracy per
-cell (mean over seeds) and a markdown table with each cell's verdict, in `<out>/sweep/`; each
-cell's small files are published in `<out>/runs/<cell name>/` (out: results/ by default). A cell
-published there and not in runs/ (a fresh checkout) is read from there, not trained again; the
-reproduction (`python -m captcha_cnn.experiments.reproduce`) redraws results/sweep/ that way.
+cell (mean over seeds) and a markdown table with each cell's outcome (stalls, crawls, learns or
+hides), in `<out>/sweep/`; each cell's small files are published in `<out>/runs/<cell name>/`
+(out: results/ by default). A cell published there and not in runs/ (a fresh checkout) is read
+from there, not trained again; the reproduction (`python -m captcha_cnn.experiments.reproduce`)
+redraws results/sweep/ that way.
 
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml                 # train what is missing, report
     python -m captcha_cnn.experiments.sweep configs/sweep.yaml --report-only   # train nothing
@@ -23,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import ConfigError, load_config, refuse_repeats
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config import load_config
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
+from captcha_cnn.core.yaml_files import refuse_repeats
 from captcha_cnn.experiments.plans import (
     PlannedRun,
     check_plan_folders,
@@ -37,11 +39,11 @@ from captcha_cnn.experiments.plans import (
     train_runs,
     with_published_copy,
 )
-from captcha_cnn.model.levels import STALLED_FACTOR, chance_levels, loss_levels
+from captcha_cnn.model.levels import STALLED_FACTOR, config_chance_levels, config_loss_levels
 
 SWEEP_KEYS = {"base", "set", "losses", "seeds", "optimizers"}
-# A cell's verdict from its final held-out per-character accuracy: stalled below 1.5x chance
-# (0.15 for digits), learning from 0.5 on, crawling between.
+# A cell's outcome from its final held-out per-character accuracy: stalled below STALLED_FACTOR x
+# chance, learning from LEARNS_AT on, crawling between.
 LEARNS_AT = 0.5
 
 
@@ -96,7 +98,8 @@ def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]
     return grid
 
 
-def _verdict(loss: str, accuracy: float, chance: float) -> str:
+def outcome(loss: str, accuracy: float, chance: float) -> str:
+    """What a cell did, from its final accuracy: stalls, crawls, learns or hides."""
     if accuracy < STALLED_FACTOR * chance:
         return "stalls"
     if accuracy < LEARNS_AT:
@@ -115,9 +118,9 @@ def summarize(grid: list[PlannedRun]) -> list[dict]:
     summary = []
     for (optimizer, rate, loss), entries in groups.items():
         finals = [row for row, _ in entries]
-        data, layout = entries[0][1]["data"], entries[0][1]["loss"]["layout"]
-        levels = loss_levels(loss, layout, data["length"], len(data["charset"]))
-        chance = chance_levels(data["length"], len(data["charset"]))["char"]
+        config = entries[0][1]
+        levels = config_loss_levels(config, loss)
+        chance = config_chance_levels(config)["char"]
         accuracy = np.array([row["test_char_acc"] for row in finals])
         summary.append({
             "optimizer": optimizer, "learning_rate": rate, "loss": loss, "seeds": len(finals),
@@ -128,13 +131,13 @@ def summarize(grid: list[PlannedRun]) -> list[dict]:
             "test_loss_mean": float(np.mean([row["test_loss"] for row in finals])),
             "grad_norm_mean": float(np.mean([row.get("grad_norm", np.nan) for row in finals])),
             "loss_floor": levels["floor"],
-            "verdict": _verdict(loss, float(accuracy.mean()), chance)})
+            "outcome": outcome(loss, float(accuracy.mean()), chance)})
     return summary
 
 
 def table(summary: list[dict]) -> str:
     lines = ["| optimizer | learning rate | loss | seeds | steps | held-out per-char acc, mean "
-             "(min-max) | whole acc | test loss (floor) | gradient norm | verdict |",
+             "(min-max) | whole acc | test loss (floor) | gradient norm | outcome |",
              "|---|---:|---|---:|---:|---|---:|---|---:|---|"]
     for row in summary:
         lines.append(
@@ -142,7 +145,7 @@ def table(summary: list[dict]) -> str:
             f"{row['steps']} | {row['char_acc_mean']:.3f} ({row['char_acc_min']:.3f}-"
             f"{row['char_acc_max']:.3f}) | {row['whole_acc_mean']:.3f} | "
             f"{row['test_loss_mean']:.3f} ({row['loss_floor']:.3f}) | "
-            f"{row['grad_norm_mean']:.3g} | {row['verdict']} |")
+            f"{row['grad_norm_mean']:.3g} | {row['outcome']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -162,7 +165,7 @@ def heatmap(summary: list[dict], path: Path) -> None:
         labels[i][j] = (f"{row['char_acc_mean']:.2f} ({row['char_acc_min']:.2f}-"
                         f"{row['char_acc_max']:.2f})\nloss {row['test_loss_mean']:.2f} "
                         f"(floor {row['loss_floor']:.2f}), |grad| {row['grad_norm_mean']:.2g}\n"
-                        f"{row['verdict'].split(' ')[0]}")
+                        f"{row['outcome'].split(' ')[0]}")
     figure, axis = plt.subplots(figsize=(3.6 + 3.2 * len(losses), 1.0 + 0.9 * len(settings)))
     image = axis.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i, j in itertools.product(range(len(settings)), range(len(losses))):

@@ -74,6 +74,23 @@ def chance_levels(length: int, classes: int) -> dict[str, float]:
     return {"char": 1.0 / classes, "whole": float(classes) ** -length}
 
 
+def label_shape(config: dict) -> tuple[int, int]:
+    """A config's label as (characters per captcha, classes per character)."""
+    return config["data"]["length"], len(config["data"]["charset"])
+
+
+def config_loss_levels(config: dict, loss_name: str | None = None) -> dict[str, float]:
+    """`loss_levels` for a config's label and layout, with its own loss or `loss_name` (the
+    buggy twin's floor drawn beside any run, for example)."""
+    loss = config["loss"]
+    return loss_levels(loss_name or loss["name"], loss["layout"], *label_shape(config))
+
+
+def config_chance_levels(config: dict) -> dict[str, float]:
+    """`chance_levels` for a config's label."""
+    return chance_levels(*label_shape(config))
+
+
 def steps_to(rows: list[dict], key: str, level: float) -> int | None:
     """The step of the first metrics row whose `key` is at `level` or above (None: never)."""
     return next((row["step"] for row in rows if row[key] >= level), None)

@@ -11,6 +11,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from captcha_cnn.data.labels import LabelCodec
+
 
 def _initializers(init: str, seed: int) -> dict:
     """Keras defaults, or the tutorial's 0.01 * normal weights and 0.1 * normal biases."""
@@ -99,6 +101,6 @@ def build_model(config: dict) -> keras.Model:
     data, model = config["data"], config["model"]
     return MODELS[model["name"]](
         height=data["height"], width=data["width"],
-        outputs=data["length"] * len(data["charset"]),
+        outputs=LabelCodec.from_config(config).width,
         dense_units=model["dense_units"], dropout=model["dropout"],
         init=model["init"], seed=config["seed"])

@@ -1,7 +1,7 @@
 """The pitfall detector: what a softmax cross-entropy op is given, checked before training.
 
 (The signals that tell "the bug" from "the optimizer is slow" during training are in
-captcha_cnn.train.steps and captcha_cnn.units.)
+captcha_cnn.train.steps and captcha_cnn.model.unit_health; captcha_cnn.doctor reads them.)
 
 The detector looks at what a softmax cross-entropy op is actually given:
 - `logits` that are already probabilities (non-negative, at most 1, summing to 1 along the class

@@ -17,6 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from captcha_cnn.model.signal_names import BIAS_MEAN, BIAS_STD, DEAD
+
 
 def _ends_in_relu(layer: keras.layers.Layer) -> bool:
     """True for a layer whose output is a ReLU's: a ReLU layer, or a layer built with
@@ -59,11 +61,11 @@ class UnitProbe:
             return {}
         signals = {}
         for layer, largest in zip(self.layers, self._activations(images), strict=True):
-            signals[f"dead_{layer.name}"] = float(np.mean(np.asarray(largest) <= 0.0))
+            signals[DEAD + layer.name] = float(np.mean(np.asarray(largest) <= 0.0))
             # A separate ReLU layer (the batch-norm models) has no bias of its own.
             bias = getattr(layer, "bias", None)
             if bias is not None:
                 values = np.asarray(bias.numpy(), dtype=np.float64)
-                signals[f"bias_mean_{layer.name}"] = float(values.mean())
-                signals[f"bias_std_{layer.name}"] = float(values.std())
+                signals[BIAS_MEAN + layer.name] = float(values.mean())
+                signals[BIAS_STD + layer.name] = float(values.std())
         return signals

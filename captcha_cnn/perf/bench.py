@@ -36,31 +36,9 @@ from captcha_cnn.core.machine import cpu_extensions, cpu_kind, cpu_name, package
 # Only light imports at module level: the parallel captcha generator starts worker processes with
 # "spawn", which imports this module again in each worker, and TensorFlow would cost seconds there.
 from captcha_cnn.data import captchas
-from captcha_cnn.perf.profiling import profile_rows, step_profile
-from captcha_cnn.perf.recipes import QUICK_RECIPE, recipe_rows, recipes
-
-
-def training_flops_per_image(model) -> float:
-    """Forward multiply-adds of the conv and dense layers, x2 for FLOPs, x3 for forward + backward
-    (the backward pass costs about twice the forward: gradients for inputs and for weights)."""
-    from captcha_cnn.perf.profiling import layer_flops
-
-    return sum(layer_flops(layer) for layer in model.layers)
-
-
-def matmul_peak_gflops(size: int, windows: int) -> float:
-    import tensorflow as tf
-
-    a = tf.random.normal([size, size])
-    b = tf.random.normal([size, size])
-    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    matmul().numpy()
-    times = []
-    for _ in range(windows):
-        started = time.perf_counter()
-        matmul().numpy()
-        times.append(time.perf_counter() - started)
-    return 2.0 * size**3 / statistics.median(times) / 1e9
+from captcha_cnn.perf.bench_report import results_markdown
+from captcha_cnn.perf.profiling import matmul_peak_gflops, step_profile, training_flops_per_image
+from captcha_cnn.perf.recipes import QUICK_RECIPE, recipes
 
 
 def _timed_step(model, config: dict, images, indices, seed: int):
@@ -276,45 +254,8 @@ def run(quick: bool, out: Path, repeats: int = 3, data_dir: Path | None = None) 
     results["bench_seconds"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "results.json", (json.dumps(results, indent=2) + "\n").encode())
-    write_atomically(out / "RESULTS.md", markdown(results).encode())
+    write_atomically(out / "RESULTS.md", results_markdown(results).encode())
     return results
-
-
-def markdown(r: dict) -> str:
-    return "\n".join([
-        "# Benchmarks", "",
-        f"`python -m captcha_cnn.perf.bench{' --quick' if r['quick'] else ''}` on {r['date']}: "
-        f"{r['machine']['cpu']}, {r['machine']['cores']} cores, "
-        f"{', '.join(r['machine']['gpus']) or 'no GPU'}; "
-        + ", ".join(f"{k} {v}" for k, v in r["versions"].items()) + ".", "",
-        "| measurement | value |", "|---|---:|",
-        f"| training, this project's step (batch {r['batch_size']}, {r['image']}) | "
-        f"{r['train_images_per_s']:.0f} images/s |",
-        f"| training, Keras `compile` + `fit`, same model, loss and batch | "
-        f"{r['keras_fit_images_per_s']:.0f} images/s |",
-        f"| ours / Keras fit (median of per-window ratios) | {r['train_vs_keras_fit']:.2f} |",
-        f"| training, this project's step under mixed_bfloat16 | "
-        f"{r['train_bf16_images_per_s']:.0f} images/s ({r['bf16_vs_float32']:.2f}x float32) |",
-        f"| training FLOPs per image (from layer shapes, forward x 3) | "
-        f"{r['train_flops_per_image'] / 1e6:.0f} MFLOP |",
-        f"| achieved training compute | {r['train_gflops']:.0f} GFLOP/s |",
-        f"| float32 matmul peak, same run | {r['matmul_peak_gflops']:.0f} GFLOP/s |",
-        f"| fraction of matmul peak | {r['fraction_of_matmul_peak']:.0%} |",
-        f"| training, fast recipe's step (fast.yaml: 2x2 input pooling, batch 64) | "
-        f"{r['fast_images_per_s']:.0f} images/s |",
-        f"| training, the same CNN on the full-size image | "
-        f"{r['fast_full_resolution_images_per_s']:.0f} images/s (input pooling: "
-        f"{r['fast_input_pooling_speedup']:.1f}x) |",
-        f"| captcha generation, 1 process | {r['gen_single_per_s']:.0f} /s |",
-        f"| captcha generation, {r['gen_workers']} processes | {r['gen_parallel_per_s']:.0f} /s "
-        f"({r['gen_parallel_vs_single']:.2f}x) |",
-        f"| loading {r['cache_load_images']} cached captchas (with checksum) | "
-        f"{r['cache_load_s']:.3f} s |",
-        *recipe_rows(r), "",
-        f"## Where the classic model's training step goes (batch {r['batch_size']})", "",
-        "Each piece timed alone (captcha_cnn/perf/profiling.py); GFLOP/s for the conv and dense "
-        "layers.", "",
-        *profile_rows(r["step_profile"]), ""])
 
 
 def main(argv=None) -> None:
@@ -340,7 +281,7 @@ def main(argv=None) -> None:
     if repeats < 1:
         parser.error(f"--repeats must be at least 1, got {repeats}")
     results = run(args.quick, args.out, repeats, args.data_dir)
-    print(markdown(results))
+    print(results_markdown(results))
 
 
 if __name__ == "__main__":

@@ -129,3 +129,24 @@ def profile_rows(profile: dict) -> list[str]:
     lines.append(f"| sum of the pieces | {total:.1f} | | |")
     lines.append(f"| the whole step, measured | {profile['step_ms']:.1f} | | |")
     return lines
+
+
+def training_flops_per_image(model) -> float:
+    """Forward multiply-adds of the conv and dense layers, x2 for FLOPs, x3 for forward + backward
+    (the backward pass costs about twice the forward: gradients for inputs and for weights)."""
+    return sum(layer_flops(layer) for layer in model.layers)
+
+
+def matmul_peak_gflops(size: int, windows: int) -> float:
+    import tensorflow as tf
+
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    matmul().numpy()
+    times = []
+    for _ in range(windows):
+        started = time.perf_counter()
+        matmul().numpy()
+        times.append(time.perf_counter() - started)
+    return 2.0 * size**3 / statistics.median(times) / 1e9

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from captcha_cnn.core.machine import has_native_bfloat16
 from captcha_cnn.core.run_dir import RunDir
-from captcha_cnn.model.levels import chance_levels, loss_levels
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels, label_shape
 from captcha_cnn.train.session import Session
 
 
@@ -47,15 +47,14 @@ def print_plan(config: dict, run: RunDir, device: str, model: keras.Model, train
                test_size: int) -> None:
     """The derived numbers, before the first step: what will run, where, and against what levels."""
     data, loss_cfg, train_cfg = config["data"], config["loss"], config["train"]
-    classes = len(data["charset"])
-    levels = loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes)
-    chance = chance_levels(data["length"], classes)
+    length, classes = label_shape(config)
+    levels, chance = config_loss_levels(config), config_chance_levels(config)
     steps, batch_size = train_cfg["steps"], train_cfg["batch_size"]
     print(f"run directory:  {run.path}\n"
           f"device:         {device}, TensorFlow {tf.__version__}\n"
           f"data:           {train_size} train / {test_size} test captchas of "
           f"{data['length']} from {data['charset']!r}, {data['width']}x{data['height']} gray\n"
-          f"labels:         {data['length'] * classes} wide ({data['length']} x {classes}); "
+          f"labels:         {length * classes} wide ({length} x {classes}); "
           f"loss {loss_cfg['name']} ({loss_cfg['layout']}): chance {levels['chance']:.3f}, "
           f"floor {levels['floor']:.3f}\n"
           f"model:          {config['model']['name']}, {model.count_params():,} parameters; "

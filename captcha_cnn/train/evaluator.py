@@ -12,6 +12,7 @@ from captcha_cnn.core.config import dump
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, to_model_inputs
+from captcha_cnn.data.pixels import scale_gray
 from captcha_cnn.model.unit_health import UnitProbe
 from captcha_cnn.train.prediction_grid import prediction_grid
 from captcha_cnn.train.steps import make_eval_step
@@ -102,7 +103,7 @@ class Evaluator:
     def predictions_png(self) -> bytes:
         """A grid of the first held-out captchas with the model's reading and the truth."""
         images, indices = (array[:SHOWN_PREDICTIONS] for array in self.test_set)
-        logits = self.model(images[..., None].astype(np.float32) / 255.0, training=False).numpy()
+        logits = self.model(scale_gray(images[..., None].astype(np.float32)), training=False).numpy()
         predicted = [self.codec.indices_to_text(row) for row in self.codec.argmax_indices(logits)]
         true = [self.codec.indices_to_text(row) for row in indices]
         return prediction_grid(images, true, predicted)

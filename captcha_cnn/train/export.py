@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from captcha_cnn.data.labels import LabelCodec, char_blocks
+from captcha_cnn.data.pixels import scale_gray
 
 
 def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
@@ -26,7 +27,7 @@ def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
 
     def to_pixels(encoded):
         rgb = tf.cast(tf.io.decode_image(encoded, channels=3, expand_animations=False), tf.float32)
-        gray = tf.round(tf.reduce_mean(rgb, axis=-1, keepdims=True)) / 255.0
+        gray = scale_gray(tf.round(tf.reduce_mean(rgb, axis=-1, keepdims=True)))
         # The size the model was trained on; other sizes are resized, which costs accuracy.
         return tf.image.resize(gray, [height, width])
 
@@ -45,8 +46,7 @@ def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
 
 def export_saved_model(model: keras.Model, config: dict, path: Path) -> Path:
     """Write the SavedModel to `path`, replacing an older export only once the new one is whole."""
-    data = config["data"]
-    codec = LabelCodec(data["charset"], data["length"])
+    data, codec = config["data"], LabelCodec.from_config(config)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", png_reader(model, codec, data["height"], data["width"]))

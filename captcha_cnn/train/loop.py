@@ -24,7 +24,7 @@ from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, training_batches
-from captcha_cnn.model.levels import chance_levels, loss_levels
+from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
 from captcha_cnn.model.losses import LOSSES, arrange
 from captcha_cnn.model.networks import build_model
 from captcha_cnn.model.pitfall import check_loss_inputs
@@ -40,34 +40,15 @@ from captcha_cnn.train.devices import (
 from captcha_cnn.train.evaluator import Evaluator
 from captcha_cnn.train.export import export_saved_model
 from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor
+from captcha_cnn.train.optimizers import make_optimizer
 from captcha_cnn.train.resume import open_run_dir
 from captcha_cnn.train.session import Session, compiled_step, measure_step
 from captcha_cnn.train.steps import signal_names
+from captcha_cnn.train.stopping import STOP_REASONS, stop_reason, summarize
 
 REPO_RUNS = REPO_ROOT / "runs"
 # A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
 SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def learning_rate(train: dict):
-    """A constant rate, or linear warm-up then cosine decay to 0 at `train.steps`."""
-    if train["schedule"] == "constant":
-        return train["learning_rate"]
-    warmup = train["warmup_steps"]
-    return keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else train["learning_rate"], decay_steps=train["steps"] - warmup,
-        warmup_target=train["learning_rate"] if warmup else None, warmup_steps=warmup)
-
-
-def make_optimizer(train: dict) -> keras.optimizers.Optimizer:
-    rate = learning_rate(train)
-    if train["optimizer"] == "adam":
-        optimizer = keras.optimizers.Adam(rate, amsgrad=train["amsgrad"])
-    else:
-        optimizer = keras.optimizers.SGD(rate, momentum=train["momentum"])
-    if train["precision"] == "mixed_float16":
-        return keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
 
 
 def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
@@ -290,11 +271,8 @@ def finish(session: Session, reason: str, setup_s: float) -> dict:
     model.save(temporary)
     temporary.replace(run.model)
     export_saved_model(model, config, run.export)
-    data, loss_cfg = config["data"], config["loss"]
-    classes = len(data["charset"])
-    summary = summarize(rows, state.elapsed_s,
-                        loss_levels(loss_cfg["name"], loss_cfg["layout"], data["length"], classes),
-                        chance_levels(data["length"], classes))
+    summary = summarize(rows, state.elapsed_s, config_loss_levels(config),
+                        config_chance_levels(config))
     summary["stop_reason"] = reason
     if reason == "doctor":
         summary["doctor_verdict"] = json.loads((run.path / DOCTOR_STOP).read_text())["kind"]
@@ -307,38 +285,3 @@ def finish(session: Session, reason: str, setup_s: float) -> dict:
           f"{final['test_char_acc']:.3f}, whole {final['test_whole_acc']:.3f}, "
           f"loss {final['test_loss']:.3f}. Metrics in {run.metrics}")
     return summary
-
-
-STOP_REASONS = {"steps": "train.steps reached",
-                "target": "train.stop_at_whole_acc reached",
-                "time_limit": "train.max_minutes reached",
-                "doctor": "a verdict in doctor.stop_on"}
-
-
-
-def stop_reason(step: int, row: dict | None, elapsed_s: float, train: dict) -> str | None:
-    """Why a run at this point is done (a key of STOP_REASONS), or None to go on. `row` is the
-    evaluation at `step`, if there is one: the accuracy target is checked only there."""
-    if step >= train["steps"]:
-        return "steps"
-    target = train["stop_at_whole_acc"]
-    if target and row is not None and row["step"] == step and row["test_whole_acc"] >= target:
-        return "target"
-    if train["max_minutes"] and elapsed_s >= 60 * train["max_minutes"]:
-        return "time_limit"
-    return None
-
-
-def summarize(rows: list[dict], elapsed_s: float, levels: dict, chance: dict) -> dict:
-    """Final and best numbers of a run, with the reference levels they should be read against."""
-    final = rows[-1]
-    return {"steps": final["step"], "elapsed_s": round(elapsed_s, 2),
-            "final": final,
-            "best_test_char_acc": max(row["test_char_acc"] for row in rows),
-            "best_test_whole_acc": max(row["test_whole_acc"] for row in rows),
-            "min_test_loss": min(row["test_loss"] for row in rows),
-            # Evaluation and logging's share of the run's time: each evaluation but the last
-            # happened inside elapsed_s.
-            "eval_share": round(sum(row["eval_s"] for row in rows)
-                                / max(elapsed_s + final["eval_s"], 1e-9), 4),
-            "loss_levels": levels, "chance_accuracy": chance}

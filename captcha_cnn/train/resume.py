@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import types
 
-from captcha_cnn.core.config import DEFAULT_CONFIG, read_yaml
+from captcha_cnn.core.config import DEFAULT_CONFIG
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.core.yaml_files import read_yaml
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

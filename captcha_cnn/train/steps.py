@@ -13,6 +13,7 @@ import tensorflow as tf
 from captcha_cnn.data.labels import char_blocks
 from captcha_cnn.model.losses import per_example_loss, pull_to_uniform
 from captcha_cnn.model.metrics import correct_characters, per_char_accuracy
+from captcha_cnn.model.signal_names import GRADIENT
 
 
 def layer_names(model: keras.Model) -> list[str]:
@@ -29,7 +30,7 @@ def signal_names(model: keras.Model) -> list[str]:
     """The names of the signals a training step returns, in the order checkpoints store their
     running sums."""
     return (["train_loss", "train_char_acc", "grad_norm"]
-            + [f"grad_norm_{name}" for name in layer_names(model)]
+            + [GRADIENT + name for name in layer_names(model)]
             + ["max_prob", "logit_std"])
 
 
@@ -48,26 +49,8 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
     groups = layer_names(model)
     scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     group_of = [groups.index(v.path.split("/")[0]) for v in model.trainable_variables]
-
-    def replica_step(images, labels):
-        with tf.GradientTape() as tape:
-            outputs = model(images, training=update)
-            loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
-            objective = (loss + prior_pull * tf.reduce_mean(pull_to_uniform(outputs, length))
-                         if prior_pull else loss)
-            # Each replica holds 1/replicas of the global batch, so the sum over replicas of
-            # these gradients is the gradient of the global batch's mean loss.
-            share = objective / replicas if replicas > 1 else objective
-            # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
-            scaled = optimizer.scale_loss(share) if scales_loss else share
-        gradients = tape.gradient(scaled, model.trainable_variables)
-        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(char_blocks(outputs, length)),
-                                                axis=-1))
-        # Means over equal shares of the batch; averaged over replicas below. (logit_std becomes
-        # the mean of the replicas' spreads, a close stand-in for the spread of the whole batch.)
-        local = {"train_loss": loss, "train_char_acc": per_char_accuracy(labels, outputs, length),
-                 "max_prob": max_prob, "logit_std": tf.math.reduce_std(outputs)}
-        return gradients, local
+    replica_step = _replica_step(model, optimizer, loss_name, layout, length, replicas,
+                                 prior_pull, update)
 
     # Called outside strategy.scope(): the update then runs in cross-replica context, where the
     # optimizer applies the summed gradients to every replica's copy. The sum goes one variable
@@ -90,6 +73,34 @@ def make_train_step(model: keras.Model, optimizer, loss_name: str, layout: str, 
     return train_step
 
 
+def _replica_step(model: keras.Model, optimizer, loss_name: str, layout: str, length: int,
+                  replicas: int, prior_pull: float, update: bool):
+    """One replica's part of a step: its gradients of the objective and its local signals."""
+    scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def replica_step(images, labels):
+        with tf.GradientTape() as tape:
+            outputs = model(images, training=update)
+            loss = tf.reduce_mean(per_example_loss(loss_name, layout, labels, outputs, length))
+            objective = (loss + prior_pull * tf.reduce_mean(pull_to_uniform(outputs, length))
+                         if prior_pull else loss)
+            # Each replica holds 1/replicas of the global batch, so the sum over replicas of
+            # these gradients is the gradient of the global batch's mean loss.
+            share = objective / replicas if replicas > 1 else objective
+            # float16 gradients underflow without loss scaling; the optimizer undoes the scale.
+            scaled = optimizer.scale_loss(share) if scales_loss else share
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        max_prob = tf.reduce_mean(tf.reduce_max(tf.nn.softmax(char_blocks(outputs, length)),
+                                                axis=-1))
+        # Means over equal shares of the batch; averaged over replicas below. (logit_std becomes
+        # the mean of the replicas' spreads, a close stand-in for the spread of the whole batch.)
+        local = {"train_loss": loss, "train_char_acc": per_char_accuracy(labels, outputs, length),
+                 "max_prob": max_prob, "logit_std": tf.math.reduce_std(outputs)}
+        return gradients, local
+
+    return replica_step
+
+
 def gradient_norms(gradients: list, group_of: list[int], groups: list[str]) -> dict:
     """The whole gradient's norm and each layer's (`group_of[i]`: the layer of gradient i).
     Sums of squares are added in a fixed order: AddN's order is not fixed, and the norms must be
@@ -101,7 +112,7 @@ def gradient_norms(gradients: list, group_of: list[int], groups: list[str]) -> d
         for index in range(len(groups))])
     per_layer = tf.unstack(tf.sqrt(per_layer_squares))
     return {"grad_norm": tf.sqrt(tf.reduce_sum(per_layer_squares)),
-            **{f"grad_norm_{name}": norm for name, norm in zip(groups, per_layer, strict=True)}}
+            **{GRADIENT + name: norm for name, norm in zip(groups, per_layer, strict=True)}}
 
 
 def make_eval_step(model: keras.Model, loss_name: str, layout: str, length: int):

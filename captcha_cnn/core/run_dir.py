@@ -174,24 +174,26 @@ class RunDir:
             old.unlink()
         return path
 
-    def load_latest_checkpoint(self) -> tuple[int, dict[str, np.ndarray]] | None:
+    def load_latest_checkpoint(self, warn: bool = True) -> tuple[int, dict[str, np.ndarray]] | None:
         """The newest good checkpoint as (step, arrays): readable, and every array finite. A
         damaged or non-finite newest one falls back to the one before it, with a warning. None
-        when there is no good checkpoint."""
+        when there is no good checkpoint. `warn=False` only asks whether there is one."""
         for path in reversed(self.checkpoint_paths()):
             try:
                 with np.load(path, allow_pickle=False) as stored:
                     arrays = {name: stored[name] for name in stored.files}
                 step = int(path.stem.split("-")[1])
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-                print(f"warning: checkpoint {path} is unreadable ({error}); trying an older one",
-                      file=sys.stderr)
+                if warn:
+                    print(f"warning: checkpoint {path} is unreadable ({error}); trying an older "
+                          f"one", file=sys.stderr)
                 continue
             problem = array_problem(arrays)
             if problem is None:
                 return step, arrays
-            print(f"warning: checkpoint {path} holds {problem} (written by a run that diverged); "
-                  f"trying an older one", file=sys.stderr)
+            if warn:
+                print(f"warning: checkpoint {path} holds {problem} (written by a run that "
+                      f"diverged); trying an older one", file=sys.stderr)
         return None
 
     def resume_point(self) -> str:

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 from captcha import image as captcha_image
-from PIL import Image
 from tqdm import tqdm
 
 from captcha_cnn.core.config import REPO_ROOT
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.signals import ignore_stop_signals, stop_signals_held
+from captcha_cnn.data.images import to_training_gray as to_gray  # The one image-to-gray rule.
 from captcha_cnn.data.labels import LabelCodec
 
 # Bump when rendering changes, so that old cache entries are not reused.
@@ -107,17 +107,6 @@ def _seeded_captcha(rng: random.Random):
         yield
     finally:
         captcha_image.secrets = original
-
-
-def to_gray(image: Image.Image) -> np.ndarray:
-    """Gray uint8 [height, width]: the mean of R, G and B, as the tutorial computes it. A
-    transparent image is first laid over white, as a person looking at it sees it (dropping the
-    alpha channel would turn ink drawn only in alpha into an all-black image)."""
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image.convert("RGBA"))
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return np.round(rgb.mean(axis=2)).astype(np.uint8)
 
 
 def sample_rng(seed: int, split: str, index: int) -> random.Random:

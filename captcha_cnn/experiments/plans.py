@@ -115,6 +115,11 @@ def check_plan_folders(args: argparse.Namespace) -> None:
                          ("--data-dir", args.data_dir)):
         if folder is not None:
             check_folder_argument(folder, flag)
+    runs, out = Path(args.runs).resolve(), Path(args.out).resolve()
+    if runs == out or out in runs.parents:
+        raise UserError(f"--runs {args.runs} is inside --out {args.out}: the runs (checkpoints, "
+                        f"models) would mix with the small files published there, and a run "
+                        f"would be copied onto itself; give --runs a folder outside --out")
 
 
 def shared_overrides(plan: dict) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from captcha_cnn.analysis.claims import SeedClaim, parse_claims, parse_section
 from captcha_cnn.core.config import find_config
 from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.names import checked_name
 from captcha_cnn.core.yaml_files import read_yaml, refuse_repeats
 from captcha_cnn.experiments.plans import read_plan_file, refuse_same_file_pairs
 
@@ -133,6 +134,7 @@ def _seeds(seeds, path: Path, key: str) -> list[int]:
 
 
 def _pair(name: str, entry, seeds: list[int], shared: list[str], path: Path) -> Pair:
+    checked_name(name, f"{path}: pairs")  # Its runs and figure are named after it.
     key = f"pairs.{name}"
     if isinstance(entry, list):  # The short form: [correct config, buggy config].
         entry = {"configs": entry}
@@ -165,12 +167,18 @@ def _pair(name: str, entry, seeds: list[int], shared: list[str], path: Path) -> 
     refuse_same_file_pairs({name: configs}, path)
     for role, names in published.items():
         refuse_repeats(names, path, f"{key}.published.{role}")
+        for run_name in names:
+            checked_name(run_name, f"{path}: {key}.published.{role}")
     pair_seeds = _seeds(entry["seeds"], path, f"{key}.seeds") if "seeds" in entry else seeds
+    if not pair_seeds and not any(published.values()):
+        raise ConfigError(f"{path}: {key}: no run at all: its seeds are [] and it lists no "
+                          f"published run; give it a seed to train or a published run to read")
     return Pair(name, (configs[0], configs[1]), about, pair_seeds,
                 [*shared, *(f"{k}={v}" for k, v in own_set.items())], published)
 
 
 def _study(name: str, entry, path: Path) -> Study:
+    checked_name(name, f"{path}: studies")  # Its figures go to results/studies/<name>.
     key = f"studies.{name}"
     if not isinstance(entry, dict) or not set(entry) <= STUDY_KEYS or "runs" not in entry:
         raise ConfigError(f"{path}: {key}: expected {{runs: [run names]}} with an optional "
@@ -178,6 +186,8 @@ def _study(name: str, entry, path: Path) -> Study:
     runs, until = entry["runs"], entry.get("until")
     if not (isinstance(runs, list) and runs and all(isinstance(r, str) and r for r in runs)):
         raise ConfigError(f"{path}: {key}.runs: expected a list of run names, got {runs!r}")
+    for run_name in runs:
+        checked_name(run_name, f"{path}: {key}.runs")
     if until is not None and (isinstance(until, bool) or not isinstance(until, int)):
         raise ConfigError(f"{path}: {key}.until: expected a step (an integer), got {until!r}")
     return Study(name, runs, until)

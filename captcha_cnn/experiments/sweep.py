@@ -27,6 +27,7 @@ from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cl
 from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.names import checked_name
 from captcha_cnn.core.run_dir import RunDir, publish_run_files
 from captcha_cnn.core.yaml_files import refuse_repeats
 from captcha_cnn.experiments.plans import (
@@ -57,11 +58,20 @@ def read_sweep(path: Path) -> dict:
         refuse_repeats(sweep[key], path, key)
     if not isinstance(sweep["base"], str):
         raise ConfigError(f"{path}: base: expected a config name, got {sweep['base']!r}")
+    for loss in sweep["losses"]:
+        checked_name(loss, f"{path}: losses")  # Each is part of a cell's folder name.
     for entry in sweep["optimizers"]:
         rates = entry.get("learning_rates") if isinstance(entry, dict) else None
         if not isinstance(rates, list) or "name" not in entry:
             raise ConfigError(f"{path}: optimizers: each entry needs a name and a list of "
                               f"learning_rates, got {entry!r}")
+        if not isinstance(entry["name"], str):
+            raise ConfigError(f"{path}: optimizers: name {entry['name']!r}: expected an "
+                              f"optimizer's name (adam or sgd)")
+        for key, value in entry.items():
+            if key not in ("name", "learning_rates"):
+                checked_name(f"{key}{value}", f"{path}: optimizers: {entry['name']}: {key}")
+        checked_name(entry["name"], f"{path}: optimizers: name")
         try:  # PyYAML reads 1e-3 (no dot) as a string.
             entry["learning_rates"] = [float(rate) for rate in rates]
         except (TypeError, ValueError):

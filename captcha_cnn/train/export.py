@@ -21,13 +21,30 @@ from captcha_cnn.data.labels import LabelCodec, char_blocks
 from captcha_cnn.data.pixels import scale_gray
 
 
+def decoded_gray(encoded: tf.Tensor) -> tf.Tensor:
+    """An encoded PNG (JPEG, GIF, BMP) as gray 0..255, float32 [height, width, 1], exactly as
+    captcha_cnn.data.images reads the file: transparency laid over white, then
+    round(mean(R, G, B)); 16-bit PNG keeps its high byte (TensorFlow's decoder). Every value
+    below is an integer under 2**24, so float32 is exact and the rounding has no ties."""
+    # Decoded in the file's own channels: asking TensorFlow for 4 gives a 1-bit gray PNG an
+    # alpha of 1 instead of 255 (measured, TensorFlow 2.21), so the alpha is taken only from
+    # images that have one (gray + alpha: 2 channels; colour + alpha: 4).
+    image = tf.cast(tf.io.decode_image(encoded, channels=0, expand_animations=False), tf.float32)
+    channels = tf.shape(image)[-1]
+    colour = tf.cond(channels >= 3, lambda: image[..., :3],
+                     lambda: tf.repeat(image[..., :1], 3, axis=-1))
+    alpha = tf.cond(tf.equal(channels % 2, 0), lambda: image[..., -1:],
+                    lambda: tf.fill(tf.concat([tf.shape(image)[:-1], [1]], 0), 255.0))
+    total = tf.reduce_sum(colour * alpha + 255.0 * (255.0 - alpha), axis=-1, keepdims=True)
+    return tf.round(total / 765.0)
+
+
 def png_reader(model: keras.Model, codec: LabelCodec, height: int, width: int):
     """The serving function: a batch of encoded PNG (or JPEG) strings -> text and probabilities."""
     charset = tf.constant(list(codec.charset))
 
     def to_pixels(encoded):
-        rgb = tf.cast(tf.io.decode_image(encoded, channels=3, expand_animations=False), tf.float32)
-        gray = scale_gray(tf.round(tf.reduce_mean(rgb, axis=-1, keepdims=True)))
+        gray = scale_gray(decoded_gray(encoded))
         # The size the model was trained on; other sizes are resized, which costs accuracy.
         return tf.image.resize(gray, [height, width])
 

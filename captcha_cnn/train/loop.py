@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 import signal
 import sys
 import time
@@ -19,6 +18,7 @@ from captcha_cnn.core.config import REPO_ROOT, dump
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import check_folder_argument, write_atomically
 from captcha_cnn.core.machine import describe_cpu, package_versions
+from captcha_cnn.core.names import checked_name
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
@@ -41,14 +41,12 @@ from captcha_cnn.train.evaluator import Evaluator
 from captcha_cnn.train.export import export_saved_model
 from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor
 from captcha_cnn.train.optimizers import make_optimizer
-from captcha_cnn.train.resume import open_run_dir
+from captcha_cnn.train.resume import open_run_dir, refuse_lost_checkpoints
 from captcha_cnn.train.session import Session, compiled_step, measure_step
 from captcha_cnn.train.steps import signal_names
 from captcha_cnn.train.stopping import STOP_REASONS, stop_reason, summarize
 
 REPO_RUNS = REPO_ROOT / "runs"
-# A run name taken from a config file's name becomes a folder of runs/ and must stay inside it.
-SAFE_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
@@ -78,6 +76,8 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
         done = finished_summary(run, config) if resume else None
         if done is not None:
             return done
+        if resume:
+            refuse_lost_checkpoints(run, config)
         # Devices first: they must be set before TensorFlow starts, and a bad one fails fast.
         placement = make_placement(config["train"])
         train_set, test_set = load_data(config, data_dir, progress)
@@ -91,9 +91,9 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
 
 def locate_run(config: dict, experiment: str, run_dir: Path | None) -> tuple[RunDir, str]:
     """The run directory and the run's name (each worker of a cluster gets its own)."""
-    if run_dir is None and not SAFE_RUN_NAME.fullmatch(experiment):
-        raise UserError(f"{experiment!r}: cannot be used as a run name under {REPO_RUNS}; "
-                        f"pass --run-dir")
+    if run_dir is None:  # A name taken from a config file's name becomes a folder of runs/.
+        checked_name(experiment, f"{experiment!r} cannot be used as a run name under "
+                                 f"{REPO_RUNS} (pass --run-dir)")
     worker = worker_index(config["train"])
     if worker:  # Each worker of a cluster keeps its own copy of the run, even on a shared disk.
         experiment = f"{experiment}-worker{worker}"

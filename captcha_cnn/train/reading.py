@@ -9,28 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
-from captcha_cnn.data.captchas import to_gray
+from captcha_cnn.data.images import read_gray_image
 from captcha_cnn.data.labels import LabelCodec, char_blocks
 from captcha_cnn.data.pixels import scale_gray
 
 
 def read_image_array(path: Path, width: int, height: int) -> np.ndarray:
     """The image file as the model sees it: gray floats in [0, 1], shape [1, height, width, 1]."""
-    if not Path(path).is_file():
-        raise UserError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            gray = to_gray(image)
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error.__class__.__name__})") from None
-    if gray.shape != (height, width):
-        raise UserError(f"{path}: image is {gray.shape[1]}x{gray.shape[0]}, the run was trained "
-                        f"on {width}x{height} (data.width x data.height)")
+    gray = read_gray_image(path, width, height)
     return scale_gray(gray[None, :, :, None].astype(np.float32))
 
 

@@ -7,11 +7,13 @@ except for the keys that say when a run stops and where it trains.
 from __future__ import annotations
 
 import functools
+import shlex
 import types
 
 from captcha_cnn.core.config import DEFAULT_CONFIG
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.run_dir import RunDir
+from captcha_cnn.core.run_files import read_metric_rows
 from captcha_cnn.core.yaml_files import read_yaml
 
 
@@ -93,3 +95,31 @@ def _check_resumable_change(run: RunDir, saved: dict, now: dict) -> None:
         raise UserError(f"{run.config}: train.steps is {saved.get('train.steps')!r} in the run "
                         f"but {now['train.steps']!r} now; under train.schedule cosine the steps "
                         f"set the schedule, so they cannot change on --resume")
+
+
+def refuse_lost_checkpoints(run: RunDir, config: dict) -> None:
+    """Nothing finished is redone or emptied: a run that once wrote a checkpoint (it finished, or
+    it has a metrics row after the step of its first checkpoint) and has no usable one left is
+    refused, never trained again from step 0 over its metrics and summary. A run killed before
+    its first checkpoint has only rows the same seed recomputes exactly, and starts again.
+
+    Published copies (results/runs: config, metrics, summary only) fall under this rule too:
+    nothing but the reproduction that published them writes there."""
+    if run.load_latest_checkpoint(warn=False) is not None:
+        return
+    rows, _ = read_metric_rows(run.metrics)
+    first_checkpoint = config["train"]["checkpoint_every"]
+    if run.is_finished():
+        left = f"a finished run (summary.json, {len(rows)} metric rows)"
+    elif rows and rows[-1]["step"] > first_checkpoint:
+        left = f"{len(rows)} metric rows through step {rows[-1]['step']}"
+    elif run.checkpoint_paths():
+        left = f"{len(rows)} metric rows"
+    else:
+        return
+    checkpoints = (f"no readable checkpoint with finite weights ({len(run.checkpoint_paths())} "
+                   f"damaged)" if run.checkpoint_paths() else "no checkpoint")
+    again = shlex.join(["python", "train.py", "--config", str(run.config), "--run-dir", "NEW_DIR"])
+    raise UserError(f"{run.path}: holds {left} but {checkpoints} in {run.checkpoints}; --resume "
+                    f"would retrain it from step 0 over them, so nothing was changed. Restore a "
+                    f"checkpoint there to continue it, or train it again elsewhere: {again}")

@@ -22,14 +22,26 @@ from captcha_cnn.perf.doctor_panel.report import markdown
 
 # Cases the doctor gets wrong today, with what it says: the doctor's owners fix these, and a
 # fix turns the strict xfail into a failure here, so the list cannot go stale.
-KNOWN_MISSES: dict[str, str] = {}
+KNOWN_MISSES = {
+    "so52800582": "plateau, not saturated: inputs of +-100 pin most of the sigmoid layer, but "
+                  "not for the probe's inputs near 0",
+    "so48934338": "learning, not dead: SGD at 0.1 kills every ReLU within a few steps and the "
+                  "loss falls only to the targets' variance (the output bias learns the mean)",
+    "so47352366": "learning, not dead: a ReLU output under cross-entropy; one output unit never "
+                  "fires, every input gets the same class (accuracy 10%), yet the loss falls",
+    "at-blob-relu-output": "learning, not dead: one of three ReLU output units never fires, so "
+                           "its class is never predicted (accuracy 47%)",
+    "healthy-batchnorm-cnn": "exploding: the largest gradient passes 100x its first look's in a "
+                             "BatchNormalization CNN that reaches 90%",
+}
 
 
 def test_the_panel_has_fifteen_faulty_programs_each_with_its_fix():
-    faulty = [case.id for case in CASES if case.kind == "faulty"]
-    fixed = {case.id for case in CASES if case.kind == "fixed"}
-    assert len(faulty) >= 15
-    assert {f"{case}-fixed" for case in faulty} <= fixed
+    programs = [case.id for case in CASES
+                if case.kind == "faulty" and not case.id.endswith("-fixed")]
+    fixes = {case.id for case in CASES if case.id.endswith("-fixed")}
+    assert len(programs) >= 15
+    assert {f"{case}-fixed" for case in programs} == fixes
     assert len({case.id for case in CASES}) == len(CASES)
     assert all(case.source and case.benchmark for case in CASES)
 

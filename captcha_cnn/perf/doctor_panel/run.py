@@ -21,13 +21,18 @@ def built(case: Case, seed: int) -> Setup:
 
 
 def steps_per_epoch(setup: Setup) -> int:
-    count = len(setup.y)
-    return math.ceil(count / setup.fit["batch_size"])
+    """Steps per pass over the data: the "first epoch" the first right verdict should come in."""
+    if setup.steps_per_pass is not None:
+        return setup.steps_per_pass
+    return math.ceil(len(setup.y) / setup.fit["batch_size"])
+
+
+def _total_steps(setup: Setup) -> int:
+    return math.ceil(len(setup.y) / setup.fit["batch_size"]) * setup.fit["epochs"]
 
 
 def every(setup: Setup) -> int:
-    total = steps_per_epoch(setup) * setup.fit["epochs"]
-    return max(1, min(50, total // LOOKS_PER_RUN))
+    return max(1, min(50, _total_steps(setup) // LOOKS_PER_RUN))
 
 
 def _loss(values) -> float:
@@ -105,7 +110,8 @@ def _reading(case: Case, setup: Setup, doctor: Doctor, seconds: list, error) -> 
             first = {"step": verdict.at, "seconds": round(at_seconds, 2),
                      "evidence": verdict.evidence, "advice": verdict.advice}
     final = doctor.verdict.kind if doctor.verdict else None
-    alarms = sorted({v.kind for v in doctor.history if v.kind not in QUIET})
+    alarms = sorted({v.kind for v in doctor.history
+                     if v.kind not in QUIET and v.kind not in case.allowed})
     faulty = case.kind == "faulty"
     right = (final is not None and case.right(final)) if faulty else (
         final in QUIET and not alarms)

@@ -26,6 +26,30 @@ def compiled(layers, x, y, optimizer, loss, epochs, batch_size, metrics=("accura
     return Setup(model, x, y, {"epochs": epochs, "batch_size": batch_size}, data.probe(x, y))
 
 
+def full_batch(setup: Setup, repeats: int = 10) -> Setup:
+    """The same full-batch training, in fewer and longer epochs: the data repeated `repeats`
+    times, unshuffled, so each batch is still exactly the whole data set once (Keras spends
+    ~0.1 s on each epoch's bookkeeping, which dominates one-batch epochs)."""
+    count = len(setup.y)
+    setup.x, setup.y = np.tile(setup.x, (repeats, 1)), np.tile(setup.y, (repeats, 1))
+    epochs = setup.fit["epochs"]
+    setup.fit = {"epochs": max(1, epochs // repeats), "batch_size": count, "shuffle": False}
+    setup.steps_per_pass = 1
+    return setup
+
+
+def repeated(setup: Setup, repeats: int) -> Setup:
+    """The same minibatch training in fewer, longer epochs: the data repeated `repeats` times
+    per epoch, still shuffled (a batch may hold an example twice, which changes nothing a
+    diagnosis reads), for programs of a few batches per epoch, where Keras's ~0.1 s of
+    bookkeeping per epoch would dominate."""
+    setup.steps_per_pass = -(-len(setup.y) // setup.fit["batch_size"])
+    reps = (repeats,) + (1,) * (np.ndim(setup.x) - 1)
+    setup.x, setup.y = np.tile(setup.x, reps), np.tile(setup.y, (repeats,) + (1,) * (np.ndim(setup.y) - 1))
+    setup.fit = {**setup.fit, "epochs": max(1, setup.fit["epochs"] // repeats)}
+    return setup
+
+
 def so_31880720(fixed: bool = False) -> Setup:
     """A ReLU MLP for 128 ones vs 128 zeros ends in Dense(1) + softmax under binary
     cross-entropy (fix: sigmoid). 10^4 examples a class and 3 epochs at batch 1 in the

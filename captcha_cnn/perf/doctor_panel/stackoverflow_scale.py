@@ -8,7 +8,7 @@ import numpy as np
 
 from captcha_cnn.perf.doctor_panel import data
 from captcha_cnn.perf.doctor_panel.case import Setup
-from captcha_cnn.perf.doctor_panel.stackoverflow import NORMAL, UNIFORM, compiled
+from captcha_cnn.perf.doctor_panel.stackoverflow import NORMAL, UNIFORM, compiled, full_batch, repeated
 
 
 def so_48251943(fixed: bool = False) -> Setup:
@@ -20,25 +20,26 @@ def so_48251943(fixed: bool = False) -> Setup:
     y = np.tanh(0.8 * x[:, :1] - 0.6 * x[:, 1:] - 0.2).astype(np.float32)
     layers = [keras.layers.Dense(4), keras.layers.Activation("relu"), keras.layers.Dense(1),
               keras.layers.Activation("tanh" if fixed else "relu")]
-    return compiled(layers, x, y, "sgd", "mean_squared_error", 50, 10, metrics=("mse",))
+    return repeated(compiled(layers, x, y, "sgd", "mean_squared_error", 50, 10,
+                             metrics=("mse",)), 10)
 
 
 def so_48221692(fixed: bool = False) -> Setup:
     """y = x^2 + 3 on x in [-10, 10] (the question's CSV, regenerated) through Dense 5
     sigmoid and a sigmoid output, mean squared error, SGD, full batch (fix: linear output).
-    1,000 epochs there, 60 here."""
+    1,000 epochs there, 300 here."""
     x = np.arange(-10.0, 10.05, 0.1, dtype=np.float32)[:, None]
     y = (x**2 + 3.0).astype(np.float32)
     index = np.random.default_rng(7).permutation(len(x))[:150]  # Its 75% training split.
     layers = [keras.layers.Dense(5), keras.layers.Activation("sigmoid"), keras.layers.Dense(1),
               keras.layers.Activation("linear" if fixed else "sigmoid")]
-    return compiled(layers, x[index], y[index], "sgd", "mean_squared_error", 60, 150,
-                    metrics=())
+    return full_batch(compiled(layers, x[index], y[index], "sgd", "mean_squared_error", 300,
+                               150, metrics=()))
 
 
 def so_52800582(fixed: bool = False) -> Setup:
     """y = x^4 on x in [-100, 100] through Dense 50 sigmoid, Dense 50 ELU and a linear output,
-    mean squared error, Adam, full batch (fix: standardise x and y). 1,000 epochs there, 60
+    mean squared error, Adam, full batch (fix: standardise x and y). 1,000 epochs there, 300
     here."""
     x = np.arange(-100.0, 100.0, 0.5, dtype=np.float32)[:, None]
     y = x**4
@@ -46,7 +47,7 @@ def so_52800582(fixed: bool = False) -> Setup:
         x, y = data.standardized(x), data.standardized(y)
     layers = [keras.layers.Dense(50), keras.layers.Activation("sigmoid"), keras.layers.Dense(50),
               keras.layers.Activation("elu"), keras.layers.Dense(1)]
-    return compiled(layers, x, y, "adam", "mse", 60, len(x), metrics=())
+    return full_batch(compiled(layers, x, y, "adam", "mse", 300, len(x), metrics=()))
 
 
 def so_48934338(fixed: bool = False) -> Setup:
@@ -58,7 +59,7 @@ def so_48934338(fixed: bool = False) -> Setup:
               keras.layers.Dense(30, **UNIFORM), keras.layers.Activation("relu"),
               keras.layers.Dense(1), keras.layers.Activation("linear")]
     optimizer = keras.optimizers.SGD(learning_rate=0.001 if fixed else 0.1)
-    return compiled(layers, x, y, optimizer, "mse", 50, 32, metrics=())
+    return repeated(compiled(layers, x, y, optimizer, "mse", 50, 32, metrics=()), 10)
 
 
 def so_44066044(fixed: bool = False) -> Setup:

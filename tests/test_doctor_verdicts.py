@@ -100,6 +100,11 @@ def test_without_chance_levels_the_start_stands_in():
     ("stall_correct-seed4", "plateau 100-1,900; learning from 2,000"),
     ("hide100k_buggy-seed1", "probabilities_as_logits 100-400; hiding from 500"),
     ("hide100k_correct-seed0", "plateau 100-200; learning from 300"),
+    # The sigmoid pair: the twin's loss falls from 0.919 to ln 2 (the best constant, not
+    # learning) and every gradient is exactly 0 from step 200; the correct sigmoid loss sits
+    # at the targets' entropy (0.327) until it learns.
+    ("sigmoid_buggy-seed0", "probabilities_as_logits 0-100; dead from 200"),
+    ("sigmoid_correct-seed0", "plateau 0-1,400; learning from 1,500"),
 ])
 def test_verdicts_of_the_published_runs(run, timeline):
     assert describe_timeline(diagnose_run(REPO / "results" / "runs" / run)) == timeline

@@ -179,23 +179,28 @@ class Diagnosis:
             return "probabilities_as_logits", (f"the loss is fed {fed} where it expects "
                                                f"logits, so {floor}; {accuracy}")
         if not left_chance:
-            pinned = {name: share for name, share in obs.saturated.items()
-                      if share >= SATURATED_SHARE}
-            if pinned:
-                name, share = max(pinned.items(), key=lambda item: item[1])
-                return "saturated", (f"{share:.0%} of {name}'s units are pinned at a bound for "
-                                     f"every probe input; the loss ({obs.loss:.4g}) sits at "
-                                     f"{start:.4g}; {accuracy}")
-            ratio = self._first_to_last(obs)
-            if ratio is not None and ratio < VANISHING_RATIO:
-                names = list(obs.gradients)
-                return "vanishing", (f"the first layer's gradient ({names[0]}) is {ratio:.2g} of "
-                                     f"the last's ({names[-1]}) while the loss ({obs.loss:.4g}) "
-                                     f"sits at {start:.4g}; {accuracy}")
-            return "plateau", (f"the loss ({obs.loss:.4g}) sits at its starting or chance level "
-                               f"({start:.4g}, {chance:.4g}); {accuracy}; "
-                               f"{self._alive_words(obs)}")
+            return self._at_chance(obs, start, chance, accuracy)
         return "learning", f"{accuracy}; the loss is {obs.loss:.4g}, from {start:.4g}"
+
+    def _at_chance(self, obs: Observation, start: float, chance: float,
+                   accuracy: str) -> tuple[str, str]:
+        """Saturated, vanishing, or a plateau (a slow start) for a run still at chance."""
+        pinned = {name: share for name, share in obs.saturated.items()
+                  if share >= SATURATED_SHARE}
+        if pinned:
+            name, share = max(pinned.items(), key=lambda item: item[1])
+            return "saturated", (f"{share:.0%} of {name}'s units are pinned at a bound for "
+                                 f"every probe input; the loss ({obs.loss:.4g}) sits at "
+                                 f"{start:.4g}; {accuracy}")
+        ratio = self._first_to_last(obs)
+        if ratio is not None and ratio < VANISHING_RATIO:
+            names = list(obs.gradients)
+            return "vanishing", (f"the first layer's gradient ({names[0]}) is {ratio:.2g} of "
+                                 f"the last's ({names[-1]}) while the loss ({obs.loss:.4g}) "
+                                 f"sits at {start:.4g}; {accuracy}")
+        return "plateau", (f"the loss ({obs.loss:.4g}) sits at its starting or chance level "
+                           f"({start:.4g}, {chance:.4g}); {accuracy}; "
+                           f"{self._alive_words(obs)}")
 
     @staticmethod
     def _first_to_last(obs: Observation) -> float | None:

@@ -12,6 +12,7 @@ from captcha_cnn.perf.doctor_panel.case import (
     constant_output,
     falls_by,
     falls_less_than,
+    loss_ends_below,
     loss_stays_above,
     not_finite,
     reaches,
@@ -31,6 +32,9 @@ KNOWN_MISSES = {
                   "fires, every input gets the same class (accuracy 10%), yet the loss falls",
     "at-blob-relu-output": "learning, not dead: one of three ReLU output units never fires, so "
                            "its class is never predicted (accuracy 47%)",
+    "at-circle-sigmoid": "vanishing at step 0, then plateau from about step 44 while the "
+                         "accuracy stays at chance and the first layer still gets ~1e-5 of "
+                         "the last's gradient",
     "healthy-batchnorm-cnn": "exploding: the largest gradient passes 100x its first look's in a "
                              "BatchNormalization CNN that reaches 90%",
 }
@@ -62,6 +66,7 @@ def test_calibration_checks_each_side():
     assert reaches(0.5)(_calibration()) and not reaches(0.51)(_calibration())
     assert constant_output(_calibration(spread=0.0)) and not constant_output(_calibration())
     assert loss_stays_above(0.9)(_calibration()) and not loss_stays_above(1.0)(_calibration())
+    assert loss_ends_below(1.1)(_calibration()) and not loss_ends_below(1.0)(_calibration())
 
 
 def test_the_table_says_when_the_doctor_is_wrong_or_crashes():
@@ -97,3 +102,27 @@ def test_the_doctor_on_each_case(case):
         assert reading["first_right"]["step"] <= reading["steps_per_epoch"], reading["path"]
     else:
         assert reading["final"] == "learning" and not reading["alarms"], reading["path"]
+
+
+@pytest.mark.slow
+def test_the_command_runs_one_case_and_refuses_an_unknown_one(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "panel.json"
+    page = tmp_path / "panel.md"
+    command = [sys.executable, "-m", "captcha_cnn.perf.doctor_panel", "--only",
+               "healthy-tanh-mlp", "--json", str(out), "--markdown", str(page)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert [row["id"] for row in result["cases"]] == ["healthy-tanh-mlp"]
+    assert result["cases"][0]["calibration"]["shown"] is True
+    assert "| healthy-tanh-mlp | healthy |" in page.read_text()
+
+    wrong = subprocess.run(command[:4] + ["no-such-case"], capture_output=True, text=True,
+                           timeout=300)
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().splitlines()[-1].startswith(
+        "error: --only: unknown case 'no-such-case'")

@@ -2,7 +2,8 @@
 without the doctor (is the failure real?) and with it (is the verdict right, and how soon?).
 
     python -m captcha_cnn.perf.doctor_panel              # benchmarks/doctor-panel.json, docs/doctor-panel.md
-    python -m captcha_cnn.perf.doctor_panel --only so31880720 so31880720-fixed
+    python -m captcha_cnn.perf.doctor_panel --only so31880720 so31880720-fixed   # prints only
+    python -m captcha_cnn.perf.doctor_panel --render     # the page again from the JSON
 """
 
 from __future__ import annotations
@@ -26,13 +27,35 @@ def _arguments(argv):
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", metavar="CASE", help="run only these case ids")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=REPO_ROOT / "benchmarks" / "doctor-panel.json")
-    parser.add_argument("--markdown", type=Path, default=REPO_ROOT / "docs" / "doctor-panel.md")
-    return parser.parse_args(argv)
+    parser.add_argument("--json", type=Path, help="default: benchmarks/doctor-panel.json")
+    parser.add_argument("--markdown", type=Path, help="default: docs/doctor-panel.md")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the markdown from the JSON of an earlier run")
+    args = parser.parse_args(argv)
+    # A partial run (--only) prints its lines but does not replace the full panel's files
+    # unless told where to write.
+    writes = not args.only or args.json or args.markdown
+    args.json = args.json or (REPO_ROOT / "benchmarks" / "doctor-panel.json" if writes else None)
+    args.markdown = args.markdown or (REPO_ROOT / "docs" / "doctor-panel.md" if writes else None)
+    return args
+
+
+def _render(args) -> int:
+    from captcha_cnn.perf.doctor_panel.report import markdown
+
+    try:
+        result = json.loads(args.json.read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"{args.json}: cannot read an earlier run ({error})") from None
+    write_atomically(args.markdown, markdown(result).encode())
+    print(f"wrote {args.markdown}")
+    return 0
 
 
 def main(argv=None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        return _render(args)
     import_tensorflow_quietly(say_device=False)
     from captcha_cnn.perf.doctor_panel.panel import CASES
     from captcha_cnn.perf.doctor_panel.report import markdown
@@ -54,9 +77,12 @@ def main(argv=None) -> int:
         rows.append(row)
     result = {"machine": cpu_name(), "date": datetime.date.today().isoformat(),
               "seconds": round(time.perf_counter() - start, 1), "seed": args.seed, "cases": rows}
-    write_atomically(args.json, (json.dumps(result, indent=1) + "\n").encode())
-    write_atomically(args.markdown, markdown(result).encode())
-    print(f"wrote {args.json} and {args.markdown} in {result['seconds']} s")
+    for path, text in ((args.json, json.dumps(result, indent=1) + "\n"),
+                       (args.markdown, markdown(result))):
+        if path is not None:
+            write_atomically(path, text.encode())
+            print(f"wrote {path}")
+    print(f"{len(rows)} cases in {result['seconds']} s")
     return 0
 
 

@@ -97,5 +97,9 @@ def loss_stays_above(level: float) -> Callable[[Calibration], bool]:
     return lambda c: not c.non_finite and c.loss_after > level
 
 
+def loss_ends_below(level: float) -> Callable[[Calibration], bool]:
+    return lambda c: not c.non_finite and c.loss_after < level
+
+
 def falls_by(share: float) -> Callable[[Calibration], bool]:
     return lambda c: c.loss_fell >= share

@@ -64,6 +64,25 @@ def _verdict(row: dict) -> str:
     return f"{mark}: {path}"
 
 
+def _versus_deepdiagnosis(rows: list) -> str:
+    """How many shared cases the doctor got right sooner than DeepDiagnosis's reported time."""
+    shared = [r for r in rows if r["kind"] == "faulty" and "DD" in r["anchors"]]
+    sooner = [r for r in shared if r["doctor"]["first_right"] is not None
+              and r["doctor"]["first_right"]["seconds"] < r["anchors"]["DD"]["seconds"]]
+    return (f"- Right sooner than DeepDiagnosis's reported time (Table 6, its machine): "
+            f"{len(sooner)} of the {len(shared)} programs both ran.")
+
+
+def _first_epoch(rows: list) -> str:
+    faulty = [r for r in rows if r["kind"] == "faulty"]
+    at_zero = sum(1 for r in faulty if r["doctor"]["first_right"]
+                  and r["doctor"]["first_right"]["step"] == 0)
+    in_epoch = sum(1 for r in faulty if r["doctor"]["first_right"]
+                   and r["doctor"]["first_right"]["step"] <= r["doctor"]["steps_per_epoch"])
+    return (f"- First right verdict at step 0 (before any training): {at_zero} of {len(faulty)};"
+            f" within the first pass over the data: {in_epoch} of {len(faulty)}.")
+
+
 def markdown(result: dict) -> str:
     rows = result["cases"]
     faulty = [r for r in rows if r["kind"] == "faulty"]
@@ -80,6 +99,8 @@ def markdown(result: dict) -> str:
         f" of {len(faulty)}.",
         f"- Fixed and healthy models with no alarm: {sum(r['doctor']['right'] for r in quiet)}"
         f" of {len(quiet)}.",
+        _first_epoch(rows),
+        _versus_deepdiagnosis(rows),
         f"- Crashes: {sum(bool(r['doctor']['error']) for r in rows)}.",
         f"- Failures shown without the doctor (calibration): "
         f"{sum(r['calibration']['shown'] for r in rows)} of {len(rows)}.",

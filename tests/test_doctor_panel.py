@@ -32,9 +32,6 @@ KNOWN_MISSES = {
                   "fires, every input gets the same class (accuracy 10%), yet the loss falls",
     "at-blob-relu-output": "learning, not dead: one of three ReLU output units never fires, so "
                            "its class is never predicted (accuracy 47%)",
-    "at-circle-sigmoid": "vanishing at step 0, then plateau from about step 44 while the "
-                         "accuracy stays at chance and the first layer still gets ~1e-5 of "
-                         "the last's gradient",
     "healthy-batchnorm-cnn": "exploding: the largest gradient passes 100x its first look's in a "
                              "BatchNormalization CNN that reaches 90%",
 }
@@ -74,6 +71,7 @@ def test_the_table_says_when_the_doctor_is_wrong_or_crashes():
     doctor = {"final": "plateau", "right": False, "first_right": None, "error": None,
               "path": [{"kind": "plateau", "step": 0, "seconds": 0.5}], "alarms": []}
     row = {"id": "so1", "kind": "faulty", "source": "s", "expected": "dead", "also": [],
+           "symptom": "stuck",
            "calibration": calibration, "doctor": doctor, "anchors": {}}
     crashed = {**row, "id": "so2", "doctor": {**doctor, "error": "ValueError: boom"}}
     table = markdown({"date": "d", "machine": "m", "seconds": 1.0, "seed": 0,
@@ -81,12 +79,24 @@ def test_the_table_says_when_the_doctor_is_wrong_or_crashes():
     assert "| so1 | faulty | s | dead | yes: loss 2 -> 1, acc 0.50 | **wrong**: plateau@0 | never |" in table
     assert "**crash**: ValueError: boom" in table
     assert "right verdict: 0 of 2" in table and "Crashes: 1." in table
+    assert "- so1: stuck." in table
+
+
+# Misses that come and go from run to run (float sums in another order move a reading across
+# a threshold): not strict, so a run the doctor gets right passes too.
+FLAKY_MISSES = {
+    "at-circle-sigmoid": "vanishing at step 0, and in some runs plateau from about step 44 "
+                         "while the accuracy stays at chance and the first layer still gets "
+                         "~1e-5 of the last's gradient",
+}
 
 
 def _param(case):
     marks = []
     if case.id in KNOWN_MISSES:
         marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[case.id]))
+    if case.id in FLAKY_MISSES:
+        marks.append(pytest.mark.xfail(strict=False, reason=FLAKY_MISSES[case.id]))
     return pytest.param(case, id=case.id, marks=marks)
 
 
@@ -101,7 +111,7 @@ def test_the_doctor_on_each_case(case):
         assert case.right(reading["final"]), reading["path"]
         assert reading["first_right"]["step"] <= reading["steps_per_epoch"], reading["path"]
     else:
-        assert reading["final"] == "learning" and not reading["alarms"], reading["path"]
+        assert case.right(reading["final"]) and not reading["alarms"], reading["path"]
 
 
 @pytest.mark.slow

@@ -57,7 +57,12 @@ STACK_OVERFLOW = [
          _anchors(DD=(True, 35.04), DL=(True, 2.12), AT=(True, 495.83), UM=(False, 104.66))),
     *_so(34311586, 9, so.so_34311586, "dead", SOFTMAX_ONE + ", the loss never moves",
          constant_output, falls_by(0.1),
-         _anchors(DD=(True, 0.87), DL=(True, 1.02), UM=(False, 2.69))),
+         _anchors(DD=(True, 0.87), DL=(True, 1.02), UM=(False, 2.69)),
+         fix={"allowed": ("vanishing",),
+              "symptom": "the loss falls (XOR is not solved in 1,200 steps); its 2- and "
+                         "3-unit sigmoid layers with +-0.05 weights start with the first "
+                         "layer's gradient near 1e-4 of the last's, so an early `vanishing` "
+                         "is borderline, not counted"}),
     *_so(45442843, 26, so.so_45442843, "dead", SOFTMAX_ONE + ", accuracy stays at 52%",
          constant_output, stuck_below(0.6),
          _anchors(DD=(True, 0.92), DL=(True, 0.97), AT=(True, 1810.81), UM=(True, 1.70)),
@@ -66,7 +71,10 @@ STACK_OVERFLOW = [
                          "sigmoid (its gradient is exactly 0): accuracy stays at 52%"}),
     *_so(45337371, 22, so.so_45337371, "dead", SOFTMAX_ONE, constant_output,
          falls_less_than(1.0),
-         _anchors(DD=(True, 4.11), DL=(True, 2.43), AT=(True, 368.18), UM=(True, 7.44))),
+         _anchors(DD=(True, 4.11), DL=(True, 2.43), AT=(True, 368.18), UM=(True, 7.44)),
+         fix={"expected": "plateau",
+              "symptom": "the targets are noise, so the fix can only sit at ln 2: a plateau, "
+                         "no alarm"}),
     *_so(33969059, 7, so.so_33969059, "dead", SOFTMAX_ONE + ", the loss never moves",
          constant_output, falls_by(0.5),
          _anchors(DD=(True, 5.71), DL=(True, 1.52), UM=(True, 6.93)), ("unreachable_targets",),

@@ -105,8 +105,9 @@ def markdown(result: dict) -> str:
         f"- Failures shown without the doctor (calibration): "
         f"{sum(r['calibration']['shown'] for r in rows)} of {len(rows)}.",
         "",
-        "| case | kind | source | expected | without the doctor: failure shown? | doctor: "
-        "verdicts (kind@step) | first right verdict | published tools (Table 6) |",
+        "| case | kind | source | expected | without the doctor: symptom shown? (fixes: do "
+        "they learn?) | doctor: verdicts (kind@step) | first right verdict | published tools "
+        "(Table 6) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -114,4 +115,6 @@ def markdown(result: dict) -> str:
         lines.append(f"| {row['id']} | {row['kind']} | {row['source']} | {expected} | "
                      f"{_calibration(row)} | {_verdict(row)} | {_first(row)} | "
                      f"{_anchor(row['anchors'])} |")
+    lines += ["", "The symptom each calibration checks:", ""]
+    lines += [f"- {row['id']}: {row['symptom']}." for row in rows]
     return "\n".join(lines) + "\n"

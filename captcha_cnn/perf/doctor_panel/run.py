@@ -113,8 +113,7 @@ def _reading(case: Case, setup: Setup, doctor: Doctor, seconds: list, error) -> 
     alarms = sorted({v.kind for v in doctor.history
                      if v.kind not in QUIET and v.kind not in case.allowed})
     faulty = case.kind == "faulty"
-    right = (final is not None and case.right(final)) if faulty else (
-        final in QUIET and not alarms)
+    right = final is not None and case.right(final) and (faulty or not alarms)
     return {"final": final, "right": bool(right and error is None), "first_right": first,
             "path": path, "alarms": alarms, "notes": list(doctor.notes), "error": error,
             "every": every(setup), "steps_per_epoch": steps_per_epoch(setup),

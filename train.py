@@ -16,7 +16,8 @@ from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
-from captcha_cnn.data.glyphs import check_charset_drawable
+from captcha_cnn.data.sources import prepare_data
+from captcha_cnn.model.memory import check_memory
 
 
 def main(argv=None) -> None:
@@ -52,10 +53,14 @@ def main(argv=None) -> None:
     config, name = load_config(config_name, args.overrides)
     source = " with --set ".join([config_name, " ".join(args.overrides)] if args.overrides
                                  else [config_name])
-    check_charset_drawable(config, source)  # Before any image is made, or TensorFlow loads.
     for flag, folder in (("--run-dir", args.run_dir), ("--data-dir", args.data_dir)):
         if folder is not None:
             check_folder_argument(folder, flag)
+    # Before TensorFlow loads: an undrawable charset, or a folder's bad files or labels, fail in
+    # a second; a folder is read into the cache here and its charset and length join the config.
+    if config["data"]["source"] == "generator":  # A folder is counted as it is read, below.
+        check_memory(config, source)
+    config = prepare_data(config, source, args.data_dir, progress=not args.no_progress)
 
     import_tensorflow_quietly()  # Only once the config is valid: a bad one fails in a second.
     from captcha_cnn.train.loop import train

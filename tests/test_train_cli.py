@@ -86,8 +86,9 @@ BAD_SETTINGS = [
     ("seed=-1", ["seed: must be in [0, 2**32), got -1"]),
     ("train.precision=float8", ["train.precision: unknown value 'float8'", "mixed_bfloat16"]),
     ("loss.pitfall_check=loud", ["loss.pitfall_check: unknown value 'loud'"]),
-    ("data.length=0", ["data.length: must be at least 1, got 0"]),
-    ("data.charset=", ["data.charset: must not be empty"]),
+    # 0 and '' mean "read it from the folder's labels": only a folder has labels to read.
+    ("data.length=0", ["data.length: 0 infers it from a folder's labels", "data.source folder"]),
+    ("data.charset=", ["data.charset: '' infers it from a folder's labels", "data.source folder"]),
     ("data.charset=0120", ["data.charset: '0120' repeats '0'"]),
     ("data.width=6", ["data.width: 6 is too small"]),
     ("data.height=4", ["data.height: 4 is too small"]),

@@ -8,6 +8,7 @@ losses, the doctor's verdicts) against these tuples.
 from __future__ import annotations
 
 from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.core.source_rules import inferred_keys, validate_source
 
 MODEL_NAMES = ("classic", "fast", "peer")
 INIT_NAMES = ("keras", "tutorial")
@@ -58,15 +59,17 @@ def _validate_doctor(doctor: dict, source: str) -> None:
 
 
 def _validate_data(data: dict, source: str) -> None:
-    if data["length"] < 1:
+    validate_source(data, source)
+    inferred = inferred_keys(data)  # Left to a folder's labels (validate_source allowed it).
+    if "length" not in inferred and data["length"] < 1:
         raise ConfigError(f"{source}: data.length: must be at least 1, got {data['length']}")
     charset = data["charset"]
-    if not charset:
+    if not charset and "charset" not in inferred:
         raise ConfigError(f"{source}: data.charset: must not be empty")
     repeated = sorted({c for c in charset if charset.count(c) > 1})
     if repeated:
         raise ConfigError(f"{source}: data.charset: {charset!r} repeats {''.join(repeated)!r}")
-    if len(charset) < 2:
+    if charset and len(charset) < 2:
         raise ConfigError(f"{source}: data.charset: needs at least 2 characters, got {charset!r}")
     for key in ("train_size", "test_size"):
         if data[key] < 1:

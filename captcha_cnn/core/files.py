@@ -7,6 +7,7 @@ The data generator, the run directory and the figures all write through here.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from captcha_cnn.core.errors import UserError
@@ -44,3 +45,22 @@ def check_folder_argument(path: Path, flag: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{flag} {path}: cannot be created (no permission to write in "
                         f"{existing}); pass another {flag}")
+
+
+def open_regular_file(path: Path, what: str) -> int:
+    """A descriptor of `path` opened for reading, if it is a regular file; otherwise a one-line
+    error. Opened without blocking, so a FIFO is refused instead of waiting for a writer."""
+    path = Path(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
+    kind = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(descriptor)
+        name = "a folder" if stat.S_ISDIR(kind) else "not a regular file (a FIFO, device or socket)"
+        raise UserError(f"{path}: {name}, not {what}; give the path of a file")
+    os.set_blocking(descriptor, True)
+    return descriptor

@@ -32,7 +32,7 @@ import numpy as np
 
 from captcha_cnn.core.config import load_defaults, merge
 from captcha_cnn.core.errors import UserError
-from captcha_cnn.core.files import write_atomically
+from captcha_cnn.core.files import open_regular_file, write_atomically
 from captcha_cnn.core.run_files import (
     DamagedRunFile,
     NonFiniteState,
@@ -180,10 +180,13 @@ class RunDir:
         when there is no good checkpoint. `warn=False` only asks whether there is one."""
         for path in reversed(self.checkpoint_paths()):
             try:
-                with np.load(path, allow_pickle=False) as stored:
+                # Only a regular file: a FIFO would wait for a writer forever.
+                with os.fdopen(open_regular_file(path, "a checkpoint"), "rb") as handle, \
+                        np.load(handle, allow_pickle=False) as stored:
                     arrays = {name: stored[name] for name in stored.files}
                 step = int(path.stem.split("-")[1])
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                    UserError) as error:
                 if warn:
                     print(f"warning: checkpoint {path} is unreadable ({error}); trying an older "
                           f"one", file=sys.stderr)

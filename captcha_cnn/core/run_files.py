@@ -21,6 +21,8 @@ class NonFiniteState(UserError):
 
 # What every metrics row holds: evaluate.py, the plans and the resume read these.
 REQUIRED_METRICS = ("step", "test_loss", "test_char_acc", "test_whole_acc", "elapsed_s")
+# A metrics row is a few hundred bytes; a line past this is damage, not a row.
+MAX_LINE_BYTES = 1 << 20
 
 
 def is_integer(value) -> bool:
@@ -51,21 +53,39 @@ def row_problem(row, previous_step: int | None) -> str | None:
     return None
 
 
+def _numbered_lines(path: Path):
+    """(number, bytes, is_last) of each non-blank line, read one line at a time: a file of any
+    size is never held whole. A line longer than MAX_LINE_BYTES is read no further."""
+    with open(path, "rb") as handle:
+        pending, number = None, 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(raw) > MAX_LINE_BYTES:
+                raise DamagedRunFile(f"{path}: line {number} is damaged: longer than "
+                                     f"{MAX_LINE_BYTES} bytes, not a metrics row; nothing was "
+                                     f"changed: repair or delete that line, then run again")
+            if raw.strip():
+                if pending is not None:
+                    yield (*pending, False)
+                pending = (number, raw)
+        if pending is not None:
+            yield (*pending, True)
+
+
 def read_metric_rows(path: Path) -> tuple[list[dict], int | None]:
     """The rows of a metrics.jsonl, and the number of its last line if that line is torn (not
     JSON: a crash in mid-append; the caller says what it does with it), else None. Any other
     damaged line raises DamagedRunFile naming it: a reader that stopped there would hide every
-    valid row after it, and a resume would delete them."""
+    valid row after it, and a resume would delete them. Read line by line."""
     if not Path(path).is_file():
         return [], None
-    lines = Path(path).read_bytes().split(b"\n")
-    numbered = [(number, raw) for number, raw in enumerate(lines, start=1) if raw.strip()]
     rows: list[dict] = []
-    for position, (number, raw) in enumerate(numbered):
+    lines = _numbered_lines(path)
+    for number, raw, is_last in lines:
         try:
             row = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            if position == len(numbered) - 1:
+            if is_last:
                 return rows, number
             problem = f"not JSON ({error.__class__.__name__})"
         else:
@@ -73,7 +93,7 @@ def read_metric_rows(path: Path) -> tuple[list[dict], int | None]:
             if problem is None:
                 rows.append(row)
                 continue
-        later = len(numbered) - position - 1
+        later = 0 if is_last else sum(1 for _ in lines)
         after = (f", and {later} more line{'s follow' if later > 1 else ' follows'} it"
                  if later else "")
         raise DamagedRunFile(f"{path}: line {number} is damaged: {problem}{after}; nothing was "

@@ -173,7 +173,7 @@ def generate(spec: DatasetSpec, workers: int | None = None,
     return images, indices
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -188,7 +188,7 @@ def _load_verified(npz_path: Path, meta_path: Path, spec: DatasetSpec):
     try:
         meta = json.loads(meta_path.read_bytes().decode("utf-8"))
         intact = (isinstance(meta, dict) and meta.get("bytes") == npz_path.stat().st_size
-                  and meta.get("sha256") == _sha256(npz_path))
+                  and meta.get("sha256") == sha256_file(npz_path))
         if intact:
             with np.load(npz_path, allow_pickle=False) as arrays:
                 images, indices = arrays["images"], arrays["indices"]
@@ -222,7 +222,7 @@ def load_or_generate(spec: DatasetSpec, data_dir: Path = DEFAULT_DATA_DIR,
     np.savez(buffer, images=images, indices=indices)
     write_atomically(npz_path, buffer.getvalue())
     meta = dict(asdict(spec), generator=GENERATOR_VERSION, captcha=version("captcha"),
-                bytes=npz_path.stat().st_size, sha256=_sha256(npz_path),
+                bytes=npz_path.stat().st_size, sha256=sha256_file(npz_path),
                 generation_seconds=round(seconds, 2))
     write_atomically(meta_path, json.dumps(meta, indent=2).encode())
     return images, indices

@@ -21,7 +21,6 @@ MAX_PIXELS): a decompression bomb is refused, never decoded.
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.files import open_regular_file
 
 # The largest image read when no size is asked for: 16 megapixels, 16 MB of gray, far above any
 # captcha; Pillow's own bomb limit (89 megapixels, as RGBA 358 MB) is a warning, not a refusal.
@@ -69,46 +69,41 @@ def _float_gray(image: Image.Image) -> np.ndarray:
     return np.rint(values).astype(np.uint8)
 
 
-def open_regular_file(path: Path, what: str) -> int:
-    """A descriptor of `path` opened for reading, if it is a regular file; otherwise a one-line
-    error. Opened without blocking, so a FIFO is refused instead of waiting for a writer."""
-    path = Path(path)
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise UserError(f"{path}: {what} not found") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read ({error.strerror})") from None
-    kind = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(kind):
-        os.close(descriptor)
-        name = "a folder" if stat.S_ISDIR(kind) else "not a regular file (a FIFO, device or socket)"
-        raise UserError(f"{path}: {name}, not {what}; give the path of a file")
-    os.set_blocking(descriptor, True)
-    return descriptor
-
-
-def read_gray_image(path: Path, width: int | None = None, height: int | None = None) -> np.ndarray:
+def read_gray_image(path: Path, width: int | None = None, height: int | None = None,
+                    resize: bool = False) -> np.ndarray:
     """The image file as training gray, uint8 [height, width]; a file that is not a regular
-    file, not an image, of another size than width x height (when given), larger than
-    MAX_PIXELS or in a mode that cannot be read exactly is a one-line UserError. The size is
-    checked from the header, before the pixels are decoded."""
+    file, not an image, of another size than width x height (when given, unless `resize`),
+    larger than MAX_PIXELS or in a mode that cannot be read exactly is a one-line UserError.
+    The size is checked from the header, before the pixels are decoded. With `resize`, an
+    image of another size is resized to width x height (`resize_gray`); a GIF gives its first
+    frame."""
     with os.fdopen(open_regular_file(path, "an image file"), "rb") as handle:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(handle)
             with image:
-                _check_size(path, image.size, width, height)
+                _check_size(path, image.size, *((None, None) if resize else (width, height)))
                 image.load()
-                return to_training_gray(image)
+                gray = to_training_gray(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise UserError(f"{path}: refused before decoding: {error}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        except UnidentifiedImageError:  # Its text names the file handle, not the file.
+            raise UserError(f"{path}: not a readable image (no image format Pillow knows)") from None
+        except (OSError, SyntaxError) as error:
             raise UserError(f"{path}: not a readable image ({error.__class__.__name__}: "
                             f"{str(error)[:120]})") from None
         except ValueError as error:  # A mode with no exact gray (see to_training_gray).
             raise UserError(f"{path}: cannot be read as gray: {str(error)[:200]}") from None
+    if resize and gray.shape != (height, width):
+        return resize_gray(gray, width, height)
+    return gray
+
+
+def resize_gray(gray: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Gray uint8 resized to width x height with Pillow's bilinear filter, which widens when it
+    shrinks (as TensorFlow's antialias does: the served model resizes the same way)."""
+    return np.asarray(Image.fromarray(gray, "L").resize((width, height), Image.BILINEAR))
 
 
 def _check_size(path: Path, size: tuple[int, int], width: int | None, height: int | None):

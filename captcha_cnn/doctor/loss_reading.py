@@ -103,13 +103,16 @@ def twin_levels(units: np.ndarray) -> tuple[float, float]:
     return float(constant.mean()), float(floor.mean())
 
 
-def softmax_candidates(targets: np.ndarray, blocks: np.ndarray) -> dict[str, float]:
+def softmax_candidates(targets: np.ndarray, blocks: np.ndarray,
+                       logits: bool = True) -> dict[str, float]:
     """Cross-entropy values on [examples, blocks, classes]: the outputs read as logits (what a
     loss 'with logits' computes: a second softmax if they are probabilities) and as
-    probabilities; each averaged over blocks (mean) or summed (sum)."""
-    # A loss that applies its own softmax before a loss 'with logits' doubles it even on logits.
-    readings = {"softmax_logits": log_softmax(blocks),
-                "softmax_twice": log_softmax(np.exp(log_softmax(blocks)))}
+    probabilities; for `logits` outputs also a softmax applied inside the loss before one 'with
+    logits'; each averaged over blocks (mean) or summed (sum)."""
+    readings = {"softmax_logits": log_softmax(blocks)}
+    if logits:  # A loss applying its own softmax before one 'with logits' doubles it on logits
+        # too; on probabilities that is a third softmax, the same mistake as the second.
+        readings["softmax_twice"] = log_softmax(np.exp(log_softmax(blocks)))
     if blocks.min() > 0:
         readings["softmax_probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
     values = {}

@@ -76,7 +76,8 @@ class Reading:
             return Levels(unreachable=unreachable)
         candidates = {}
         if blocks is not None:
-            candidates.update(lr.softmax_candidates(blocks, self._blocks(output)))
+            logits = not lr.are_probabilities(self._blocks(output), self.tolerance)
+            candidates.update(lr.softmax_candidates(blocks, self._blocks(output), logits))
         if units is not None:
             candidates.update(lr.sigmoid_candidates(units, output.reshape(units.shape)))
         closest = min(candidates, key=lambda name: abs(loss - candidates[name]))

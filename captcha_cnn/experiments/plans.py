@@ -14,12 +14,13 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from captcha_cnn.core.config import REPO_ROOT, find_config
+from captcha_cnn.core.config import REPO_ROOT, find_config, load_config
 from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.yaml_files import read_yaml
-from captcha_cnn.data.glyphs import check_charset_drawable
+from captcha_cnn.data.sources import prepare_data, resolve_config
+from captcha_cnn.model.memory import check_memory
 from captcha_cnn.train.resume import first_difference
 
 
@@ -85,15 +86,26 @@ def _described(run: PlannedRun) -> str:
     return f"{run.name} ({tags})" if tags else run.name
 
 
-def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=()) -> None:
-    """Before anything trains: every run's charset can be drawn, no two runs share a folder, and
+def planned_config(name: str, overrides: list[str]) -> dict:
+    """A planned run's config as the run will save it: a folder's charset and length filled in
+    from its labels, so a published run and the plan compare equal."""
+    return resolve_config(load_config(name, overrides)[0])
+
+
+def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=(),
+                       data_dir: Path | None = None) -> None:
+    """Before anything trains: every run's data is usable (a drawable charset; a folder read
+    into the cache, its files and labels checked), no two runs share a folder, and
     no two runs that the report compares or counts together (those with equal values of the
     tags `same_config_within`; all runs when it is empty) have the same config, which would
     count one run as two, or judge a run against itself."""
     folders: dict[Path, PlannedRun] = {}
     configs: dict[tuple, PlannedRun] = {}
     for run in runs:
-        check_charset_drawable(run.config, f"{path}: {run.name}")
+        if not run.published:
+            if run.config["data"]["source"] == "generator":  # A folder is counted as it is read.
+                check_memory(run.config, f"{path}: {run.name}")
+            prepare_data(run.config, f"{path}: {run.name}", data_dir, progress=False)
         folder = Path(run.dir).resolve()
         if folder in folders:
             raise ConfigError(f"{path}: {_described(folders[folder])} and {_described(run)} "

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.experiments.plans import (
@@ -31,6 +30,7 @@ from captcha_cnn.experiments.plans import (
     check_planned_runs,
     check_published_config,
     plan_arguments,
+    planned_config,
     train_runs,
     with_published_copy,
 )
@@ -53,7 +53,7 @@ def planned_runs(plan: ReproductionPlan, runs_dir: Path, results: Path) -> list[
     for pair in plan.pairs.values():
         for role, config_name in zip(("correct", "buggy"), pair.configs, strict=True):
             for seed in pair.seeds:
-                config, _ = load_config(config_name, [*pair.overrides, f"seed={seed}"])
+                config = planned_config(config_name, [*pair.overrides, f"seed={seed}"])
                 name = run_name(pair.name, role, seed)
                 run = PlannedRun(name, config, Path(runs_dir) / name,
                                  {"pair": pair.name, "role": role, "seed": seed})
@@ -79,7 +79,7 @@ def published_run(plan: ReproductionPlan, pair: str, role: str, config_name: str
                           f"{published_runs}")
     seed = record.read_config().get("seed")
     overrides = [*plan.pairs[pair].overrides, f"seed={seed}"]
-    config, _ = load_config(config_name, overrides)
+    config = planned_config(config_name, overrides)
     check_published_config(record, config)
     return PlannedRun(name, config, record.path, {"pair": pair, "role": role, "seed": seed},
                       published=True)
@@ -95,7 +95,7 @@ def reproduce(plan_path: Path, runs_dir: Path, results: Path, seeds: list[int] |
     plan = read_plan(plan_path)
     check_seeds(plan, seeds)  # Before anything happens.
     runs = planned_runs(plan, runs_dir, results)
-    check_planned_runs(runs, plan_path, same_config_within=("pair", "seed"))
+    check_planned_runs(runs, plan_path, same_config_within=("pair", "seed"), data_dir=data_dir)
     study_paths(plan, results)  # Every study's runs present, before anything trains.
     if train:
         for run in runs:  # Publish after every run: an interrupted reproduction shows its work.

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.cli import import_tensorflow_quietly, make_verbose, run_cli
-from captcha_cnn.core.config import load_config
 from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import write_atomically
 from captcha_cnn.core.names import checked_name
@@ -35,6 +34,7 @@ from captcha_cnn.experiments.plans import (
     check_plan_folders,
     check_planned_runs,
     plan_arguments,
+    planned_config,
     read_plan_file,
     shared_overrides,
     train_runs,
@@ -100,7 +100,7 @@ def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]
                          f"train.learning_rate={rate}", f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
             name = f"{label}-lr{rate:g}-{loss}-seed{seed}"
-            cell = PlannedRun(name, load_config(sweep["base"], overrides)[0],
+            cell = PlannedRun(name, planned_config(sweep["base"], overrides),
                               Path(runs_dir) / name,
                               {"optimizer": label, "learning_rate": float(rate),
                                "loss": loss, "seed": seed})
@@ -218,7 +218,7 @@ def main(argv=None) -> None:
         make_verbose()
     check_plan_folders(args)
     grid = cells(read_sweep(args.plan), args.runs, args.out / "runs")
-    check_planned_runs(grid, args.plan)
+    check_planned_runs(grid, args.plan, data_dir=args.data_dir)
     if not args.report_only:
         import_tensorflow_quietly()
         for cell in grid:

@@ -24,6 +24,7 @@ from captcha_cnn.core.signals import StopRequest
 from captcha_cnn.data import captchas
 from captcha_cnn.data.labels import LabelCodec
 from captcha_cnn.data.pipeline import evaluation_batches, training_batches
+from captcha_cnn.data.sources import load_sets
 from captcha_cnn.model.levels import config_chance_levels, config_loss_levels
 from captcha_cnn.model.losses import LOSSES, arrange
 from captcha_cnn.model.networks import build_model
@@ -117,11 +118,8 @@ def finished_summary(run: RunDir, config: dict) -> dict | None:
 
 
 def load_data(config: dict, data_dir: Path | None, progress: bool) -> tuple[tuple, tuple]:
-    """Training and held-out sets, generated once per spec and cached under data/ (so the buggy
-    run reuses the correct one's)."""
-    folder = data_dir or captchas.DEFAULT_DATA_DIR
-    return tuple(captchas.load_or_generate(captchas.DatasetSpec.from_config(config, split),
-                                           folder, progress) for split in ("train", "test"))
+    """Training and held-out sets, from the config's data source (generated or a folder's)."""
+    return load_sets(config, data_dir, progress)
 
 
 def build(config: dict, run: RunDir, experiment: str, placement: Placement, train_set,

@@ -17,9 +17,10 @@ from captcha_cnn.data.labels import LabelCodec, char_blocks
 from captcha_cnn.data.pixels import scale_gray
 
 
-def read_image_array(path: Path, width: int, height: int) -> np.ndarray:
-    """The image file as the model sees it: gray floats in [0, 1], shape [1, height, width, 1]."""
-    gray = read_gray_image(path, width, height)
+def read_image_array(path: Path, width: int, height: int, resize: bool = False) -> np.ndarray:
+    """The image file as the model sees it: gray floats in [0, 1], shape [1, height, width, 1];
+    resized to that size with `resize` (a run trained on a folder, whose images were)."""
+    gray = read_gray_image(path, width, height, resize=resize)
     return scale_gray(gray[None, :, :, None].astype(np.float32))
 
 
@@ -49,7 +50,9 @@ def read_image(run_path: Path, image_path: Path) -> tuple[str, np.ndarray]:
         raise UserError(f"{run_path}: not a run directory (no config.yaml)")
     config = run.read_config()
     data, codec = config["data"], LabelCodec.from_config(config)
-    pixels = read_image_array(image_path, data["width"], data["height"])
+    # A run trained on a folder saw its images resized as they were read: so is this one.
+    pixels = read_image_array(image_path, data["width"], data["height"],
+                              resize=data.get("source") == "folder")
     logits = np.asarray(load_trained_model(run_path)(pixels, training=False))[0]
     if not np.isfinite(logits).all():
         raise UserError(f"{run_path}: the model's output for {image_path} is not finite "

@@ -13,6 +13,7 @@ Each is decided by which cross-entropy of the outputs the compiled loss equals, 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -93,39 +94,50 @@ def twin_levels(units: np.ndarray) -> tuple[float, float]:
     return float(constant.mean()), float(floor.mean())
 
 
+class Reading(NamedTuple):
+    """One way a loss may read the outputs: its `family` (softmax or sigmoid), how it takes
+    them (`kind`: as logits, as probabilities, or a softmax twice) and how it reduces over
+    blocks or units (mean or sum)."""
+
+    family: str
+    kind: str
+    reduction: str
+
+
+def _reduced(family: str, readings: dict, per_block_axis) -> dict[Reading, float]:
+    """Each reading's per-example losses, averaged over blocks and summed over them."""
+    values = {}
+    for kind, per_block in readings.items():
+        values[Reading(family, kind, "mean")] = float(per_block.mean())
+        values[Reading(family, kind, "sum")] = float(per_block.sum(axis=per_block_axis).mean())
+    return values
+
+
 def softmax_candidates(targets: np.ndarray, blocks: np.ndarray,
-                       logits: bool = True) -> dict[str, float]:
+                       logits: bool = True) -> dict[Reading, float]:
     """Cross-entropy values on [examples, blocks, classes]: the outputs read as logits (what a
     loss 'with logits' computes: a second softmax if they are probabilities) and as
     probabilities; for `logits` outputs also a softmax applied inside the loss before one 'with
     logits'; each averaged over blocks (mean) or summed (sum)."""
-    readings = {"softmax_logits": log_softmax(blocks)}
+    log_probabilities = {"logits": log_softmax(blocks)}
     if logits:  # A loss applying its own softmax before one 'with logits' doubles it on logits
         # too; on probabilities that is a third softmax, the same mistake as the second.
-        readings["softmax_twice"] = log_softmax(np.exp(log_softmax(blocks)))
+        log_probabilities["twice"] = log_softmax(np.exp(log_softmax(blocks)))
     if blocks.min() > 0:
-        readings["softmax_probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
-    values = {}
-    for name, log_probabilities in readings.items():
-        per_block = -(targets * log_probabilities).sum(axis=-1)
-        values[f"{name}_mean"] = float(per_block.mean())
-        values[f"{name}_sum"] = float(per_block.sum(axis=-1).mean())
-    return values
+        log_probabilities["probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
+    per_block = {kind: -(targets * values).sum(axis=-1)
+                 for kind, values in log_probabilities.items()}
+    return _reduced("softmax", per_block, -1)
 
 
-def sigmoid_candidates(units: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+def sigmoid_candidates(units: np.ndarray, outputs: np.ndarray) -> dict[Reading, float]:
     """Binary cross-entropy values on [examples, units]: the outputs read as logits (a sigmoid
     cross-entropy 'with logits') and, when in (0, 1), as probabilities."""
-    readings = {"sigmoid_logits": units * softplus(-outputs) + (1 - units) * softplus(outputs)}
+    per_unit = {"logits": units * softplus(-outputs) + (1 - units) * softplus(outputs)}
     if outputs.min() >= 0 and outputs.max() <= 1:
         clipped = np.clip(outputs, 1e-7, 1 - 1e-7)
-        readings["sigmoid_probabilities"] = -(units * np.log(clipped)
-                                              + (1 - units) * np.log(1 - clipped))
-    values = {}
-    for name, per_unit in readings.items():
-        values[f"{name}_mean"] = float(per_unit.mean())
-        values[f"{name}_sum"] = float(per_unit.sum(axis=-1).mean())
-    return values
+        per_unit["probabilities"] = -(units * np.log(clipped) + (1 - units) * np.log(1 - clipped))
+    return _reduced("sigmoid", per_unit, -1)
 
 
 def uses_keras_from_logits(loss) -> bool:

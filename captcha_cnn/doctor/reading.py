@@ -81,7 +81,7 @@ class Reading:
             candidates.update(lr.softmax_candidates(blocks, self._blocks(output), logits))
         if units is not None:
             candidates.update(lr.sigmoid_candidates(units, output.reshape(units.shape)))
-        closest = min(candidates, key=lambda name: abs(loss - candidates[name]))
+        closest = min(candidates, key=lambda reading: abs(loss - candidates[reading]))
         levels = self._chance(blocks, units, closest, output, unreachable)
         if not self._matches(loss, candidates[closest]):
             self.notes.append("the compiled loss is not a plain cross-entropy of these outputs "
@@ -89,37 +89,37 @@ class Reading:
                               "probabilities check is off, and the loss is judged against where "
                               "it started")
             return replace(levels, chance_loss=None)
-        rivals = [value for name, value in candidates.items()
-                  if name.rsplit("_", 1)[0] != closest.rsplit("_", 1)[0]]
+        rivals = [value for reading, value in candidates.items()
+                  if reading[:2] != closest[:2]]  # Another family or kind, either reduction.
         if any(self._matches(value, candidates[closest]) for value in rivals):
             return None  # Outputs still (near) uniform: the readings cannot be told apart yet.
         return self._pitfall(levels, closest, output, blocks, units)
 
-    def _chance(self, blocks, units, closest: str, output, unreachable: str) -> Levels:
+    def _chance(self, blocks, units, closest: lr.Reading, output, unreachable: str) -> Levels:
         """The best constant guess's accuracy and loss on these targets (chance_levels)."""
-        summed = closest.endswith("_sum")
-        if closest.startswith("softmax"):
+        summed = closest.reduction == "sum"
+        if closest.family == "softmax":
             accuracy, per_block = lr.class_chance(blocks)
             return Levels(chance_loss=per_block * (blocks.shape[1] if summed else 1),
                           chance_accuracy=accuracy, unreachable=unreachable)
         accuracy = lr.class_chance(blocks)[0] if blocks is not None else lr.unit_chance(units)[0]
         per_unit = lr.unit_chance(units)[1]
-        if closest.startswith("sigmoid_logits") and in_unit_range(output, self.tolerance):
+        if closest[:2] == ("sigmoid", "logits") and in_unit_range(output, self.tolerance):
             per_unit = lr.twin_levels(units)[0]  # Logits held in [0, 1]: a higher best constant.
         return Levels(chance_loss=per_unit * (units.shape[1] if summed else 1),
                       chance_accuracy=accuracy, unreachable=unreachable)
 
-    def _pitfall(self, levels: Levels, closest: str, output, blocks, units) -> Levels:
-        summed = closest.endswith("_sum")
+    def _pitfall(self, levels: Levels, closest: lr.Reading, output, blocks, units) -> Levels:
+        summed = closest.reduction == "sum"
         classes = self._classes(output)
         softmax_floor = loss_levels("softmax_then_logits", "per_char", 1, classes)["floor"]
         probabilities = looks_like_probabilities(self._blocks(output), tolerance=self.tolerance)
-        if closest.startswith("softmax_twice") or (closest.startswith("softmax_logits")
-                                                   and probabilities):
+        if closest.family == "softmax" and (closest.kind == "twice"
+                                            or closest.kind == "logits" and probabilities):
             factor = blocks.shape[1] if summed else 1
             return replace(levels, probabilities_as_logits=True, floor=softmax_floor * factor)
         # Linear outputs that happen to lie in [0, 1] are logits, not probabilities.
-        if closest.startswith("sigmoid_logits") and in_unit_range(output, self.tolerance) \
+        if closest[:2] == ("sigmoid", "logits") and in_unit_range(output, self.tolerance) \
                 and self.activations[0] != "linear":
             floor = lr.twin_levels(units)[1] * (units.shape[1] if summed else 1)
             return replace(levels, probabilities_as_logits=True, floor=floor,

@@ -292,3 +292,26 @@ def test_a_majority_class_is_not_learning(flat_digits):
     assert "learning" not in {verdict.kind for verdict in doctor.history}
     assert doctor.observations[-1].accuracy > 0.85  # The majority class, learned.
     assert "(chance 8" in doctor.verdict.evidence or "(chance 9" in doctor.verdict.evidence
+
+
+@pytest.mark.slow
+def test_a_regression_that_blows_up_is_diverging_with_its_exploded_gradients():
+    """scikit-learn's diabetes targets (25 to 346) on raw scale, SGD 1e-3: by step 6 the largest
+    gradient is hundreds of times its first look's (measured 551x) as the loss jumps."""
+    import keras
+
+    from captcha_cnn.doctor import Doctor
+
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_diabetes()
+    x, y = (data.data * 10).astype(np.float32), data.target.astype(np.float32)[:, None]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((10,)),
+                              *[keras.layers.Dense(64, activation="relu") for _ in range(3)],
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e-3), "mse")
+    doctor = Doctor(probe=(x[:128], y[:128]), every=2, verbose=False)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[doctor])
+    first = next(verdict for verdict in doctor.history if verdict.kind == "diverging")
+    assert "(exploding)" in first.evidence and first.advice.startswith("clip gradients")
+    assert first.at <= 10

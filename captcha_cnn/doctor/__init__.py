@@ -1,5 +1,7 @@
 """The stall doctor: tells a dead network, a hidden bug (probabilities fed to a loss that
-expects logits), a divergence and a slow start apart, from signals the curves do not show.
+expects logits, by a softmax or a sigmoid), a divergence, exploding or vanishing gradients,
+saturated units, targets the outputs cannot reach and a slow start apart, from signals the
+curves do not show, with advice that names the cause (docs/doctor.md).
 
     from captcha_cnn.doctor import Doctor
     doctor = Doctor(probe=(x_probe, y_probe), every=50)   # every 50 training batches

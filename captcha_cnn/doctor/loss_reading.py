@@ -32,16 +32,6 @@ def log_softmax(values):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def are_probabilities(blocks: np.ndarray, tolerance: float = 1e-3) -> bool:
-    """Every value in [0, 1] and every block summing to 1."""
-    sums = blocks.sum(axis=-1)
-    return bool(in_unit_range(blocks, tolerance) and np.all(np.abs(sums - 1.0) <= tolerance))
-
-
-def in_unit_range(values: np.ndarray, tolerance: float = 1e-3) -> bool:
-    return bool(values.min() >= -tolerance and values.max() <= 1 + tolerance)
-
-
 def class_blocks(targets: np.ndarray, outputs: np.ndarray, classes: int) -> np.ndarray | None:
     """The targets as one-hot blocks [examples, blocks, classes] shaped like the outputs' blocks;
     None if they are not one class per block (binary, multi-label or other targets)."""
@@ -103,13 +93,16 @@ def twin_levels(units: np.ndarray) -> tuple[float, float]:
     return float(constant.mean()), float(floor.mean())
 
 
-def softmax_candidates(targets: np.ndarray, blocks: np.ndarray) -> dict[str, float]:
+def softmax_candidates(targets: np.ndarray, blocks: np.ndarray,
+                       logits: bool = True) -> dict[str, float]:
     """Cross-entropy values on [examples, blocks, classes]: the outputs read as logits (what a
     loss 'with logits' computes: a second softmax if they are probabilities) and as
-    probabilities; each averaged over blocks (mean) or summed (sum)."""
-    # A loss that applies its own softmax before a loss 'with logits' doubles it even on logits.
-    readings = {"softmax_logits": log_softmax(blocks),
-                "softmax_twice": log_softmax(np.exp(log_softmax(blocks)))}
+    probabilities; for `logits` outputs also a softmax applied inside the loss before one 'with
+    logits'; each averaged over blocks (mean) or summed (sum)."""
+    readings = {"softmax_logits": log_softmax(blocks)}
+    if logits:  # A loss applying its own softmax before one 'with logits' doubles it on logits
+        # too; on probabilities that is a third softmax, the same mistake as the second.
+        readings["softmax_twice"] = log_softmax(np.exp(log_softmax(blocks)))
     if blocks.min() > 0:
         readings["softmax_probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
     values = {}

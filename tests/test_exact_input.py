@@ -61,8 +61,9 @@ def test_an_octal_charset_in_a_plan_is_refused_by_both_commands(tmp_path, run_ma
 
 
 @pytest.mark.parametrize("edit, fragment", [
-    (("charset: 0123456789", "charset: ''"), "data.charset: must not be empty"),
-    (("length: 4", "length: 0"), "data.length: must be at least 1, got 0"),
+    (("charset: 0123456789", "charset: ''"), "data.charset: '' infers it from a folder's labels, which "
+                                                 "needs data.source folder"),
+    (("length: 4", "length: 0"), "data.length: 0 infers it from a folder's labels"),
     (("charset: 0123456789", "charset: '7'"), "needs at least 2 characters, got '7' (with one"),
     (("steps: 6", "steps: -1"), "train.steps: must be at least 1"),
 ])

@@ -6,10 +6,13 @@ except for the keys that say when a run stops and where it trains.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import shlex
 import sys
 import types
+from pathlib import Path
 
 from captcha_cnn.core.config import DEFAULT_CONFIG
 from captcha_cnn.core.errors import UserError
@@ -152,3 +155,24 @@ def check_versions(run: RunDir, allow_new_captcha: bool, now: dict | None = None
         print(f"warning: {run.path}: resuming under other library versions ({names}); results "
               f"may differ from an uninterrupted run; each segment's versions are recorded in "
               f"{run.environment}", file=sys.stderr)
+
+
+def resume_command(run: RunDir, data_dir: Path | None) -> str:
+    """The command that continues the run, quoted for a POSIX shell (paths with spaces)."""
+    data = ["--data-dir", str(data_dir)] if data_dir else []
+    return shlex.join(["python", "train.py", "--run-dir", str(run.path), "--resume", *data])
+
+
+@contextlib.contextmanager
+def full_disk_says_how_to_resume(run: RunDir, data_dir: Path | None):
+    """A full disk (or quota) while the run works: one line naming the file and the command
+    that continues the run once there is space (every file is written atomically, so the last
+    checkpoint and every complete row are intact)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(f"{error.filename or run.path}: no space left on the device; the last "
+                        f"checkpoint and the rows before it are intact: free space there, then "
+                        f"continue with: {resume_command(run, data_dir)}") from None

@@ -72,6 +72,19 @@ def test_the_export_reads_the_folder_files(folder_run):
 
 
 @pytest.mark.slow
+def test_a_saved_folder_config_without_its_charset_is_refused(folder_run, tmp_path, run_main):
+    import shutil
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(folder_run["run"], run.path)
+    run.config.write_text(run.config.read_text().replace("charset: abc", "charset: ''"))
+    result = run_main(evaluate.main, str(run.path), "--image", str(next(
+        folder_run["images"].iterdir())))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "data.charset: '' in a saved run" in result.stderr
+
+
+@pytest.mark.slow
 def test_the_doctor_reads_the_folder_run(folder_run, run_main):
     from captcha_cnn.doctor.__main__ import main as doctor_main
 

@@ -43,6 +43,7 @@ from captcha_cnn.core.run_files import (
     read_json_object,
     read_metric_rows,
 )
+from captcha_cnn.core.source_rules import inferred_keys
 from captcha_cnn.core.yaml_files import read_yaml
 
 KEEP_CHECKPOINTS = 2
@@ -124,6 +125,10 @@ class RunDir:
         except ConfigError as error:
             raise DamagedRunFile(f"{error}; a run's saved config must be one train.py accepts: "
                                  f"restore the file from a copy") from None
+        for key in inferred_keys(config["data"]):  # A run saves what it inferred from a folder.
+            raise DamagedRunFile(f"{self.config}: data.{key}: {config['data'][key]!r} in a saved "
+                                 f"run (a run saves the value it read from its folder's labels): "
+                                 f"restore the file from a copy")
         return config
 
     # Metrics ---------------------------------------------------------------------------------

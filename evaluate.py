@@ -60,6 +60,9 @@ def main(argv=None) -> None:
 
     if args.out is not None:
         check_folder_argument(args.out, "--out")
+        if (args.out / "config.yaml").is_file():  # A run, or a published copy: read-only here.
+            raise UserError(f"--out {args.out}: a run directory (it holds config.yaml); the "
+                            f"comparison's figures go in a folder of their own: pass another --out")
     written = compare(args.runs, args.out or REPO_ROOT / "runs" / "compare", args.until)
     print(f"wrote {', '.join(str(path) for path in written)}")
 

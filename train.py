@@ -31,6 +31,9 @@ def main(argv=None) -> None:
                         "(default: runs/<config name>)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in the run directory from its last checkpoint")
+    parser.add_argument("--allow-new-captcha", action="store_true",
+                        help="with --resume: continue even though another captcha release is "
+                        "installed (the rest of the run trains on newly drawn captchas)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where generated captcha sets are cached (default: data/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -49,6 +52,7 @@ def main(argv=None) -> None:
         config_name = str(saved)
         if not saved.is_file():
             raise UserError(f"{args.run_dir}: no run to resume (no config.yaml)")
+        RunDir(args.run_dir).read_config()  # Checked as a run's config: the reader says what to do.
         experiment = args.run_dir.name
     config, name = load_config(config_name, args.overrides)
     source = " with --set ".join([config_name, " ".join(args.overrides)] if args.overrides
@@ -66,7 +70,8 @@ def main(argv=None) -> None:
     from captcha_cnn.train.loop import train
 
     train(config, experiment or name, run_dir=args.run_dir, resume=args.resume,
-          data_dir=args.data_dir, progress=not args.no_progress)
+          data_dir=args.data_dir, progress=not args.no_progress,
+          allow_new_captcha=args.allow_new_captcha)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,7 @@ def test_a_reproduction_plan_trains_a_pair_on_the_folder(folder_run, run_main, t
     plan = tmp_path / "plan.yaml"
     plan.write_text(
         "pairs:\n  pillow: [smoke.yaml, smoke_buggy.yaml]\nseeds: [0]\nset:\n"
-        + "".join(f"  {key}: '{value}'\n" for key, value in
-                  (setting.split("=", 1) for setting in FOLDER_SETTINGS))
+        + "  data.source: folder\n  data.charset: ''\n  data.length: 0\n  data.test_size: 8\n"
         + f"  data.folder: '{folder_run['images']}'\n  train.steps: 4\n  train.eval_every: 2\n"
         "notes: ['test']\nclaims: reproduce.yaml\nreport: reproduce.yaml\n")
     result = run_main(reproduce.main, str(plan), "--runs", str(tmp_path / "runs"), "--out",

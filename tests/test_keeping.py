@@ -105,3 +105,12 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again(finished, run_mai
     result = resume(run_main, finished, shared_data_dir)
     assert result.returncode == 0, result.stderr
     assert [row["step"] for row in finished.read_metrics()] == [0, 3, 6]
+
+
+def test_a_run_directory_is_not_a_place_for_figures(finished, run_main):
+    import evaluate
+
+    before = snapshot(finished.path)
+    result = run_main(evaluate.main, str(finished.path), "--out", str(finished.path))
+    assert result.returncode == 2 and "a run directory (it holds config.yaml)" in result.stderr
+    assert snapshot(finished.path) == before

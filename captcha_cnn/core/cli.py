@@ -70,6 +70,18 @@ def import_tensorflow_quietly(say_device: bool = True) -> None:
               f"TensorFlow's own messages)", file=sys.stderr)
 
 
+# An error is one line a person reads: a value quoted in it (a hostile file's) is cut short.
+MAX_MESSAGE = 2000
+
+
+def bounded(message: str) -> str:
+    """The message on one line, at most MAX_MESSAGE characters."""
+    message = " ".join(message.splitlines())
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters cut)"
+
+
 def run_cli(main, argv=None) -> int:
     """Run `main(argv)`; a UserError becomes `error: ...` on stderr and exit status 2. SIGTERM and
     SIGHUP stop the command as Ctrl-C does (training checkpoints first: signals.StopRequest) and end
@@ -78,11 +90,11 @@ def run_cli(main, argv=None) -> int:
     try:
         main(argv)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {bounded(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:  # A full disk, a file where a folder should be, no permission.
         where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        print(f"error: {bounded(where + str(error.strerror or error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         signum = interrupt.signum if isinstance(interrupt, StopSignal) else signal.SIGINT

@@ -104,8 +104,10 @@ def parse_override(text: str, config: dict) -> dict:
     else:
         try:
             value = load_yaml_text(raw)
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {text}: cannot read {raw!r} as a value") from None
+        except yaml.YAMLError as error:
+            shown = raw if len(raw) <= 60 else f"{raw[:57]}..."
+            raise ConfigError(f"--set {dotted}: cannot read {shown!r} as a value "
+                              f"({str(error).splitlines()[0][:120]})") from None
     nested: Any = value
     for key in reversed(keys):
         nested = {key: nested}

@@ -70,7 +70,8 @@ def _validate_data(data: dict, source: str) -> None:
     if repeated:
         raise ConfigError(f"{source}: data.charset: {charset!r} repeats {''.join(repeated)!r}")
     if charset and len(charset) < 2:
-        raise ConfigError(f"{source}: data.charset: needs at least 2 characters, got {charset!r}")
+        raise ConfigError(f"{source}: data.charset: needs at least 2 characters, got {charset!r} "
+                          f"(with one, every captcha is the same text: nothing to learn)")
     for key in ("train_size", "test_size"):
         if data[key] < 1:
             raise ConfigError(f"{source}: data.{key}: must be at least 1, got {data[key]}")
@@ -139,6 +140,9 @@ def _validate_train(train: dict, source: str) -> None:
     if train["max_minutes"] and train["distribute"] == "multi_worker":
         raise ConfigError(f"{source}: train.max_minutes: not with train.distribute multi_worker "
                           f"(each worker's clock would stop it at a different step)")
+    if not 0 < train["worker_wait_s"] < float("inf"):
+        raise ConfigError(f"{source}: train.worker_wait_s: must be a positive number of "
+                          f"seconds, got {train['worker_wait_s']}")
     if train["logical_cpus"] < 0:
         raise ConfigError(f"{source}: train.logical_cpus: must be 0 (leave the CPU whole) or "
                           f"more, got {train['logical_cpus']}")

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from captcha_cnn.core.config import load_defaults, merge
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.config_rules import validate
+from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import open_regular_file, write_atomically
 from captcha_cnn.core.run_files import (
     DamagedRunFile,
@@ -117,7 +118,13 @@ class RunDir:
         if missing:
             raise DamagedRunFile(f"{self.config}: damaged run config: no {', '.join(missing)} "
                                  f"(a run saves its whole config); restore the file from a copy")
-        return merge(defaults, saved, str(self.config))
+        config = merge(defaults, saved, str(self.config))
+        try:  # Range-checked as a new config is: a charset '' would fail later, in arithmetic.
+            validate(config, str(self.config))
+        except ConfigError as error:
+            raise DamagedRunFile(f"{error}; a run's saved config must be one train.py accepts: "
+                                 f"restore the file from a copy") from None
+        return config
 
     # Metrics ---------------------------------------------------------------------------------
 

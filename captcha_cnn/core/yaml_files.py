@@ -38,9 +38,40 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# Far above any config or plan (default.yaml has under 100 values, nested 3 deep): a file past
+# these is refused before its values are used, so an alias bomb (a few hundred bytes naming
+# lists of lists of aliases) is never expanded into a message, and deep nesting never reaches
+# Python's recursion limit.
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 32
+
+
+def _check_size(content) -> None:
+    """Count the values `content` expands to (aliases counted each time they are used) and its
+    depth, iteratively; raise yaml.YAMLError past the limits."""
+    pending, seen = [(content, 1)], 0
+    while pending:
+        value, depth = pending.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise yaml.YAMLError(f"expands to more than {MAX_YAML_VALUES} values (aliases "
+                                 f"repeating aliases?); write the values out")
+        if depth > MAX_YAML_DEPTH:
+            raise yaml.YAMLError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        children = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list) else ())
+        pending.extend((child, depth + 1) for child in children)
+
+
 def load_yaml_text(text: str):
-    """YAML text read with the safe loader that refuses duplicate keys."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    """YAML text read with the safe loader that refuses duplicate keys, an alias bomb and
+    nesting deeper than MAX_YAML_DEPTH."""
+    try:
+        content = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise yaml.YAMLError(f"nested more than {MAX_YAML_DEPTH} levels deep") from None
+    _check_size(content)
+    return content
 
 
 def read_yaml(path: Path, what: str = "config") -> dict:

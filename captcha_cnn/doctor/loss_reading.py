@@ -32,16 +32,6 @@ def log_softmax(values):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def are_probabilities(blocks: np.ndarray, tolerance: float = 1e-3) -> bool:
-    """Every value in [0, 1] and every block summing to 1."""
-    sums = blocks.sum(axis=-1)
-    return bool(in_unit_range(blocks, tolerance) and np.all(np.abs(sums - 1.0) <= tolerance))
-
-
-def in_unit_range(values: np.ndarray, tolerance: float = 1e-3) -> bool:
-    return bool(values.min() >= -tolerance and values.max() <= 1 + tolerance)
-
-
 def class_blocks(targets: np.ndarray, outputs: np.ndarray, classes: int) -> np.ndarray | None:
     """The targets as one-hot blocks [examples, blocks, classes] shaped like the outputs' blocks;
     None if they are not one class per block (binary, multi-label or other targets)."""

@@ -13,6 +13,7 @@ from captcha_cnn.doctor import loss_reading as lr
 from captcha_cnn.doctor.model_reading import RANGES
 from captcha_cnn.doctor.verdict import Levels
 from captcha_cnn.model.levels import loss_levels
+from captcha_cnn.model.pitfall import in_unit_range, looks_like_probabilities
 
 # Targets the output's activation cannot reach: this share of the probe's target values, beyond
 # the activation's bounds by more than EPSILON (float rounding of labels such as 1.0).
@@ -52,7 +53,7 @@ class Reading:
         units = lr.binary_units(self.targets, output)
         if units is None:
             return None
-        threshold = 0.5 if lr.in_unit_range(output, self.tolerance) else 0.0
+        threshold = 0.5 if in_unit_range(output, self.tolerance) else 0.0
         return float(np.mean((output.reshape(units.shape) > threshold) == (units > 0.5)))
 
     def read(self, outputs: list, loss: float) -> Levels | None:
@@ -76,7 +77,7 @@ class Reading:
             return Levels(unreachable=unreachable)
         candidates = {}
         if blocks is not None:
-            logits = not lr.are_probabilities(self._blocks(output), self.tolerance)
+            logits = not looks_like_probabilities(self._blocks(output), tolerance=self.tolerance)
             candidates.update(lr.softmax_candidates(blocks, self._blocks(output), logits))
         if units is not None:
             candidates.update(lr.sigmoid_candidates(units, output.reshape(units.shape)))
@@ -103,7 +104,7 @@ class Reading:
                           chance_accuracy=accuracy, unreachable=unreachable)
         accuracy = lr.class_chance(blocks)[0] if blocks is not None else lr.unit_chance(units)[0]
         per_unit = lr.unit_chance(units)[1]
-        if closest.startswith("sigmoid_logits") and lr.in_unit_range(output, self.tolerance):
+        if closest.startswith("sigmoid_logits") and in_unit_range(output, self.tolerance):
             per_unit = lr.twin_levels(units)[0]  # Logits held in [0, 1]: a higher best constant.
         return Levels(chance_loss=per_unit * (units.shape[1] if summed else 1),
                       chance_accuracy=accuracy, unreachable=unreachable)
@@ -112,13 +113,13 @@ class Reading:
         summed = closest.endswith("_sum")
         classes = self._classes(output)
         softmax_floor = loss_levels("softmax_then_logits", "per_char", 1, classes)["floor"]
-        probabilities = lr.are_probabilities(self._blocks(output), self.tolerance)
+        probabilities = looks_like_probabilities(self._blocks(output), tolerance=self.tolerance)
         if closest.startswith("softmax_twice") or (closest.startswith("softmax_logits")
                                                    and probabilities):
             factor = blocks.shape[1] if summed else 1
             return replace(levels, probabilities_as_logits=True, floor=softmax_floor * factor)
         # Linear outputs that happen to lie in [0, 1] are logits, not probabilities.
-        if closest.startswith("sigmoid_logits") and lr.in_unit_range(output, self.tolerance) \
+        if closest.startswith("sigmoid_logits") and in_unit_range(output, self.tolerance) \
                 and self.activations[0] != "linear":
             floor = lr.twin_levels(units)[1] * (units.shape[1] if summed else 1)
             return replace(levels, probabilities_as_logits=True, floor=floor,

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from captcha_cnn.core.config import REPO_ROOT, find_config, load_config
+import yaml
+
+from captcha_cnn.core.config import REPO_ROOT, find_config, load_config, load_defaults, merge
 from captcha_cnn.core.errors import ConfigError, UserError
 from captcha_cnn.core.files import check_folder_argument
 from captcha_cnn.core.run_dir import RunDir
@@ -134,9 +136,29 @@ def check_plan_folders(args: argparse.Namespace) -> None:
                         f"would be copied onto itself; give --runs a folder outside --out")
 
 
-def shared_overrides(plan: dict) -> list[str]:
+def set_overrides(mapping, where: str) -> list[str]:
+    """A plan's `set:` mapping as `--set` texts that mean exactly what the values mean in a
+    config file: each value is checked against the defaults as a config file's would be (so
+    `data.charset: 0123`, which YAML reads as the octal number 83, is refused as a config file
+    refuses it, never turned into the charset "83"), then written so that --set reads it back
+    unchanged (a string as its raw text, anything else as YAML)."""
+    if not isinstance(mapping or {}, dict):
+        raise ConfigError(f"{where}: expected a mapping of KEY: VALUE")
+    defaults, texts = load_defaults(), []
+    for dotted, value in (mapping or {}).items():
+        nested = value
+        for key in reversed(str(dotted).split(".")):
+            nested = {key: nested}
+        merge(defaults, nested, where)  # The config file's checks: known key, right type.
+        text = value if isinstance(value, str) else yaml.safe_dump(
+            value, default_flow_style=True, width=float("inf")).removesuffix("\n...\n").strip()
+        texts.append(f"{dotted}={text}")
+    return texts
+
+
+def shared_overrides(plan: dict, path: Path) -> list[str]:
     """The plan's `set` mapping as `--set` style overrides applied to every run."""
-    return [f"{key}={value}" for key, value in (plan.get("set") or {}).items()]
+    return set_overrides(plan.get("set"), f"{path}: set")
 
 
 def train_runs(runs: list[PlannedRun], data_dir: Path | None, progress: bool) -> None:

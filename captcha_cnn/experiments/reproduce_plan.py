@@ -17,7 +17,7 @@ from captcha_cnn.core.config import find_config
 from captcha_cnn.core.errors import ConfigError
 from captcha_cnn.core.names import checked_name
 from captcha_cnn.core.yaml_files import read_yaml, refuse_repeats
-from captcha_cnn.experiments.plans import read_plan_file, refuse_same_file_pairs
+from captcha_cnn.experiments.plans import read_plan_file, refuse_same_file_pairs, set_overrides
 
 REPRODUCE_KEYS = {"pairs", "seeds", "set", "notes", "claims", "report", "studies", "tradeoff",
                   "sweep"}
@@ -78,7 +78,7 @@ def read_plan(path: Path) -> ReproductionPlan:
     """The plan file, every section checked."""
     plan = read_plan_file(path, REPRODUCE_KEYS, REQUIRED_KEYS)
     seeds = _seeds(plan["seeds"], path, "seeds")
-    shared = [f"{key}={value}" for key, value in (plan.get("set") or {}).items()]
+    shared = set_overrides(plan.get("set"), f"{path}: set")
     if not isinstance(plan["pairs"], dict) or not plan["pairs"]:
         raise ConfigError(f"{path}: pairs: expected a mapping of pair names to "
                           f"[correct config, buggy config] or {{configs: [...], ...}}")
@@ -174,7 +174,7 @@ def _pair(name: str, entry, seeds: list[int], shared: list[str], path: Path) -> 
         raise ConfigError(f"{path}: {key}: no run at all: its seeds are [] and it lists no "
                           f"published run; give it a seed to train or a published run to read")
     return Pair(name, (configs[0], configs[1]), about, pair_seeds,
-                [*shared, *(f"{k}={v}" for k, v in own_set.items())], published)
+                [*shared, *set_overrides(own_set, f"{path}: {key}.set")], published)
 
 
 def _study(name: str, entry, path: Path) -> Study:

@@ -82,6 +82,7 @@ def read_sweep(path: Path) -> dict:
                               f"positive finite numbers, got {rates!r}")
         refuse_repeats(entry["learning_rates"], path, f"optimizers: {entry['name']}: "
                                                       f"learning_rates")
+    sweep["overrides"] = shared_overrides(sweep, path)  # Checked as a config file's values.
     return sweep
 
 
@@ -96,7 +97,7 @@ def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]
                                                for k, v in extra.items())])
         for rate, loss, seed in itertools.product(optimizer["learning_rates"], sweep["losses"],
                                                   sweep["seeds"]):
-            overrides = [*shared_overrides(sweep), f"train.optimizer={optimizer['name']}",
+            overrides = [*sweep["overrides"], f"train.optimizer={optimizer['name']}",
                          f"train.learning_rate={rate}", f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
             name = f"{label}-lr{rate:g}-{loss}-seed{seed}"

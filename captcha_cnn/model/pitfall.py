@@ -42,10 +42,18 @@ class PitfallError(ValueError):
     """Raised instead of a warning when the config asks for errors."""
 
 
-def looks_like_probabilities(values, axis: int = -1, tolerance: float = SUM_TOLERANCE) -> bool:
-    """True if every value is in [0, 1] and every row sums to 1 along `axis`."""
+def in_unit_range(values, tolerance: float = SUM_TOLERANCE) -> bool:
+    """Every value in [0, 1], within `tolerance`: what a softmax or a sigmoid can output."""
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or values.min() < 0 or values.max() > 1:
+    return bool(values.size and values.min() >= -tolerance and values.max() <= 1 + tolerance)
+
+
+def looks_like_probabilities(values, axis: int = -1, tolerance: float = SUM_TOLERANCE) -> bool:
+    """True if every value is in [0, 1] and every row sums to 1 along `axis`, within
+    `tolerance` (float32 rounding by default; the doctor passes a coarser one for bfloat16).
+    The one test of "these rows are probabilities", for the pitfall check and the doctor."""
+    values = np.asarray(values, dtype=np.float64)
+    if not in_unit_range(values, tolerance):
         return False
     return bool(np.all(np.abs(values.sum(axis=axis) - 1.0) <= tolerance))
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.machine import cpu_name
+from captcha_cnn.train.workers import stop_signals_end_the_process, wait_for_workers
 
 
 @dataclass
@@ -134,7 +135,11 @@ def make_placement(train: dict) -> Placement:
                    or [d.name for d in tf.config.list_logical_devices("CPU")])
         strategy = tf.distribute.MirroredStrategy(devices)
     else:  # TF_CONFIG was checked by worker_index() before any slow work.
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        spec = _cluster_spec()
+        wait_for_workers(spec["cluster"]["worker"], int(spec["task"]["index"]),
+                         train["worker_wait_s"])
+        with stop_signals_end_the_process():
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
     replicas = strategy.num_replicas_in_sync
     if train["batch_size"] % replicas:
         raise UserError(f"train.batch_size {train['batch_size']} does not split evenly over "

@@ -42,7 +42,13 @@ from captcha_cnn.train.evaluator import Evaluator
 from captcha_cnn.train.export import export_saved_model
 from captcha_cnn.train.live_doctor import DOCTOR_STOP, LiveDoctor
 from captcha_cnn.train.optimizers import make_optimizer
-from captcha_cnn.train.resume import open_run_dir, refuse_lost_checkpoints
+from captcha_cnn.train.resume import (
+    check_versions,
+    full_disk_says_how_to_resume,
+    open_run_dir,
+    refuse_lost_checkpoints,
+    resume_command,
+)
 from captcha_cnn.train.session import Session, compiled_step, measure_step
 from captcha_cnn.train.steps import signal_names
 from captcha_cnn.train.stopping import STOP_REASONS, stop_reason, summarize
@@ -65,8 +71,10 @@ def check_first_batch(model: keras.Model, config: dict, images, labels) -> None:
 
 
 def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bool = False,
-          data_dir: Path | None = None, progress: bool = True) -> dict:
-    """Train one run as the config says; return the run's summary (its final numbers)."""
+          data_dir: Path | None = None, progress: bool = True,
+          allow_new_captcha: bool = False) -> dict:
+    """Train one run as the config says; return the run's summary (its final numbers).
+    `allow_new_captcha`: resume even under another captcha release (other training data)."""
     called = time.perf_counter()
     run, experiment = locate_run(config, experiment, run_dir)
     check_folder_argument(run.path, "--run-dir")  # Both before the slow work, not after it.
@@ -79,15 +87,17 @@ def train(config: dict, experiment: str, run_dir: Path | None = None, resume: bo
             return done
         if resume:
             refuse_lost_checkpoints(run, config)
+            check_versions(run, allow_new_captcha)
         # Devices first: they must be set before TensorFlow starts, and a bad one fails fast.
         placement = make_placement(config["train"])
-        train_set, test_set = load_data(config, data_dir, progress)
-        session = build(config, run, experiment, placement, train_set, test_set)
-        rows = restore_or_start(session, resume)
-        announce(session)
-        setup_s = time.perf_counter() - called  # Loading data and building: not in elapsed_s.
-        reason = run_loop(session, rows, data_dir, progress)
-        return finish(session, reason, setup_s)
+        with full_disk_says_how_to_resume(run, data_dir):
+            train_set, test_set = load_data(config, data_dir, progress)
+            session = build(config, run, experiment, placement, train_set, test_set)
+            rows = restore_or_start(session, resume)
+            announce(session)
+            setup_s = time.perf_counter() - called  # Loading and building: not in elapsed_s.
+            reason = run_loop(session, rows, data_dir, progress)
+            return finish(session, reason, setup_s)
 
 
 def locate_run(config: dict, experiment: str, run_dir: Path | None) -> tuple[RunDir, str]:
@@ -157,7 +167,9 @@ def restore_or_start(session: Session, resume: bool) -> list[dict]:
         run.remove_stale_temporaries()
         rows = run.keep_metrics_through(state.step)
         print(f"resuming {run.path} from step {state.step} ({len(rows)} metric rows kept)")
-        environment.setdefault("resumed", []).append({"step": state.step, **here})
+        # Each segment's own versions: a resume under other libraries is on the record.
+        environment.setdefault("resumed", []).append({"step": state.step, **here,
+                                                      "versions": package_versions()})
     else:
         if resume:  # A run stopped before its first checkpoint: the same seed redoes the same.
             print(f"note: {run.path} has no checkpoint yet; starting it again from step 0")
@@ -251,10 +263,8 @@ def evaluate_now(session: Session, bar: tqdm, final: bool) -> dict:
 
 def exit_after_signal(run: RunDir, step: int, signum: int, data_dir: Path | None) -> None:
     """After a stop signal's checkpoint: say how to continue, exit with 128 + the signal."""
-    data_flag = f" --data-dir {data_dir}" if data_dir else ""
     print(f"\nstopped at step {step} by {signal.Signals(signum).name}; "
-          f"checkpoint saved. Continue with:\n"
-          f"  python train.py --run-dir {run.path} --resume{data_flag}", file=sys.stderr)
+          f"checkpoint saved. Continue with:\n  {resume_command(run, data_dir)}", file=sys.stderr)
     raise SystemExit(128 + signum)
 
 

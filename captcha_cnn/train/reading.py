@@ -26,20 +26,40 @@ def read_image_array(path: Path, width: int, height: int, resize: bool = False) 
 
 def load_trained_model(run_path: Path):
     """The run's final model, or, for an unfinished run, the model at its latest checkpoint."""
-    import keras
 
     from captcha_cnn.model.networks import build_model
     from captcha_cnn.train.checkpoint import assign_checked, model_variables
 
     run = RunDir(run_path)
     if run.model.is_file():
-        return keras.saving.load_model(run.model, safe_mode=True)
+        return _load_model_file(run)
     model = build_model(run.read_config())
     loaded = run.load_latest_checkpoint()
     if loaded is None:
         raise UserError(f"{run.path}: no final model and no readable checkpoint with finite "
                         f"weights to read images with")
     assign_checked(model_variables(model), loaded[1], run.checkpoints)
+    return model
+
+
+def _load_model_file(run: RunDir):
+    """model.keras, refused in one line when it is damaged or is not this run's model (another
+    input size or output width): Keras raises many kinds of errors for a file it cannot read."""
+    import keras
+
+    config = run.read_config()
+    data, codec = config["data"], LabelCodec.from_config(config)
+    what_to_do = "restore it, or delete it to read with the run's latest checkpoint"
+    try:
+        model = keras.saving.load_model(run.model, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 (zip, JSON, HDF5, deserialization errors alike)
+        raise UserError(f"{run.model}: not a readable Keras model ({error.__class__.__name__}: "
+                        f"{str(error)[:120]}); {what_to_do}") from None
+    expected_in, expected_out = (None, data["height"], data["width"], 1), (None, codec.width)
+    shapes = (tuple(getattr(model, "input_shape", ())), tuple(getattr(model, "output_shape", ())))
+    if shapes != (expected_in, expected_out):
+        raise UserError(f"{run.model}: a model for inputs {shapes[0]} and outputs {shapes[1]}, "
+                        f"not this run's {expected_in} -> {expected_out}; {what_to_do}")
     return model
 
 

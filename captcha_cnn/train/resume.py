@@ -6,12 +6,17 @@ except for the keys that say when a run stops and where it trains.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import shlex
+import sys
 import types
+from pathlib import Path
 
 from captcha_cnn.core.config import DEFAULT_CONFIG
 from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.machine import package_versions
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.core.run_files import read_metric_rows
 from captcha_cnn.core.yaml_files import read_yaml
@@ -37,7 +42,8 @@ def _flat_defaults() -> types.MappingProxyType:
 # When a run stops, where it trains (on another machine, or more devices) and how often the
 # doctor looks (it only reads) may change when it resumes; what it trains may not.
 RESUMABLE_CHANGES = ("train.steps", "train.stop_at_whole_acc", "train.max_minutes",
-                     "train.distribute", "train.logical_cpus", "doctor.every", "doctor.stop_on")
+                     "train.distribute", "train.logical_cpus", "train.worker_wait_s",
+                     "doctor.every", "doctor.stop_on")
 
 
 def open_run_dir(run: RunDir, config: dict, resume: bool) -> bool:
@@ -123,3 +129,50 @@ def refuse_lost_checkpoints(run: RunDir, config: dict) -> None:
     raise UserError(f"{run.path}: holds {left} but {checkpoints} in {run.checkpoints}; --resume "
                     f"would retrain it from step 0 over them, so nothing was changed. Restore a "
                     f"checkpoint there to continue it, or train it again elsewhere: {again}")
+
+
+def check_versions(run: RunDir, allow_new_captcha: bool, now: dict | None = None) -> None:
+    """Provenance on resume: libraries other than the last segment's are named in a warning (the
+    new segment's versions are recorded in environment.json); another captcha release is
+    refused unless asked for, since the cache is keyed by it and the rest of the run would
+    train on newly drawn captchas."""
+    environment = run.read_environment()
+    segments = [environment.get("versions") or {}]
+    segments += [entry["versions"] for entry in environment.get("resumed", [])
+                 if isinstance(entry, dict) and isinstance(entry.get("versions"), dict)]
+    last, now = segments[-1], package_versions() if now is None else now
+    changed = {name: (last[name], now[name]) for name in last
+               if name in now and last[name] != now[name]}
+    if "captcha" in changed and not allow_new_captcha:
+        before, after = changed["captcha"]
+        raise UserError(f"{run.path}: trained on captcha {before} drawings, but captcha {after} "
+                        f"is installed and would draw other captchas for the rest of the run; "
+                        f"pip install 'captcha=={before}' to continue it as it was, or pass "
+                        f"--allow-new-captcha to continue on the new drawing")
+    if changed:
+        names = ", ".join(f"{name} {before} -> {after}"
+                          for name, (before, after) in changed.items())
+        print(f"warning: {run.path}: resuming under other library versions ({names}); results "
+              f"may differ from an uninterrupted run; each segment's versions are recorded in "
+              f"{run.environment}", file=sys.stderr)
+
+
+def resume_command(run: RunDir, data_dir: Path | None) -> str:
+    """The command that continues the run, quoted for a POSIX shell (paths with spaces)."""
+    data = ["--data-dir", str(data_dir)] if data_dir else []
+    return shlex.join(["python", "train.py", "--run-dir", str(run.path), "--resume", *data])
+
+
+@contextlib.contextmanager
+def full_disk_says_how_to_resume(run: RunDir, data_dir: Path | None):
+    """A full disk (or quota) while the run works: one line naming the file and the command
+    that continues the run once there is space (every file is written atomically, so the last
+    checkpoint and every complete row are intact)."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(f"{error.filename or run.path}: no space left on the device; the last "
+                        f"checkpoint and the rows before it are intact: free space there, then "
+                        f"continue with: {resume_command(run, data_dir)}") from None

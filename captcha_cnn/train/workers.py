@@ -1,0 +1,75 @@
+"""Starting a multi-worker cluster with a time limit, and with the stop signals working.
+
+TensorFlow's MultiWorkerMirroredStrategy() waits inside native code, holding the interpreter,
+until every worker of TF_CONFIG answers: a worker that never comes meant a process that waited
+forever and ignored Ctrl-C and SIGTERM (their Python handlers never got to run). So:
+
+1. Rendezvous first, in Python: each worker listens on its own cluster address and connects to
+   the others' until every one answers (its rendezvous socket, or its TensorFlow server once it
+   has moved on), polling, so a stop signal lands at once; after `train.worker_wait_s` the start
+   gives up, naming the workers that did not answer.
+2. Then the strategy is built with the stop signals at their default action: nothing is trained
+   yet, so a stop there ends the process at once rather than never.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import time
+
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.signals import STOP_SIGNALS
+
+POLL_S = 0.2  # Between connection attempts: a stop signal waits at most this long.
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "localhost", int(port)
+
+
+def _answers(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=POLL_S):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_workers(workers: list[str], index: int, wait_s: float) -> None:
+    """Return once every other worker's address accepts a connection; raise UserError naming
+    the ones that did not within `wait_s` seconds."""
+    beacon = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    beacon.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        with contextlib.suppress(OSError):  # Taken already: the others will still connect.
+            beacon.bind(("", _address(workers[index])[1]))
+            beacon.listen(len(workers))
+        missing = [i for i in range(len(workers)) if i != index]
+        deadline = time.monotonic() + wait_s
+        while missing:
+            missing = [i for i in missing if not _answers(_address(workers[i]))]
+            if missing and time.monotonic() > deadline:
+                names = ", ".join(f"worker {i} ({workers[i]})" for i in missing)
+                raise UserError(f"train.distribute multi_worker: {names} did not answer within "
+                                f"{wait_s:g} s (train.worker_wait_s); start it with the same "
+                                f"TF_CONFIG cluster, or check its address and firewall")
+            if missing:
+                time.sleep(POLL_S)
+    finally:
+        beacon.close()
+
+
+@contextlib.contextmanager
+def stop_signals_end_the_process():
+    """Stop signals at their default action (end the process) inside the block: for native
+    waits that hold the interpreter, where a Python handler would never run."""
+    previous = {signum: signal.signal(signum, signal.SIG_DFL) for signum in STOP_SIGNALS
+                if signal.getsignal(signum) is not signal.SIG_IGN}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

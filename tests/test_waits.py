@@ -1,0 +1,84 @@
+"""Every wait has a limit and the stop signals end it: a multi-worker start whose peer never
+comes gives up after train.worker_wait_s naming it, and SIGTERM or Ctrl-C end the wait at once."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import REPO
+
+from captcha_cnn.core.errors import UserError
+from captcha_cnn.train.workers import wait_for_workers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_worker_that_answers_ends_the_wait_at_once():
+    with socket.socket() as peer:
+        peer.bind(("localhost", 0))
+        peer.listen(1)
+        started = time.monotonic()
+        wait_for_workers([f"localhost:{free_port()}", f"localhost:{peer.getsockname()[1]}"], 0,
+                         wait_s=30)
+        assert time.monotonic() - started < 5
+
+
+def test_a_missing_worker_is_named_after_the_limit():
+    missing = f"localhost:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(UserError, match=rf"worker 1 \({missing}\) did not answer within 1 s "
+                                        rf"\(train.worker_wait_s\)"):
+        wait_for_workers([f"localhost:{free_port()}", missing], 0, wait_s=1)
+    assert 1 <= time.monotonic() - started < 5
+
+
+def start_lonely_worker(tmp_path, wait_s):
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    environment = dict(os.environ, TF_CONFIG=json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
+    return workers, subprocess.Popen(
+        [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress",
+         "--set", "train.distribute=multi_worker", "--set", f"train.worker_wait_s={wait_s}",
+         "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+
+
+@pytest.mark.slow
+def test_train_gives_up_on_a_missing_worker_in_one_line(tmp_path):
+    workers, process = start_lonely_worker(tmp_path, 3)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    assert f"worker 1 ({workers[1]}) did not answer within 3 s" in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_wait_for_a_worker(tmp_path, signum):
+    workers, process = start_lonely_worker(tmp_path, 600)
+    deadline = time.monotonic() + 240
+    while not _listening(workers[0]):  # Worker 0 is waiting for worker 1 now.
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signum, stderr
+    assert f"stopped by {signal.Signals(signum).name}" in stderr
+
+
+def _listening(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -20,12 +20,12 @@ def test_the_sweep_trains_its_grid_once_and_reports(tmp_path, run_main):
     assert first.returncode == 0, first.stderr
     names = sorted(p.name for p in runs.iterdir())
     assert len(names) == 6  # 2 losses x (1 SGD rate + 2 Adam rates) x 1 seed.
-    assert "adam-lr0.0003-softmax_then_logits-seed0" in names
+    assert "adam-lr0.0003_softmax_then_logits-seed0" in names
     assert all((runs / name / "summary.json").is_file() for name in names)
     summary = json.loads((out / "sweep" / "sweep.json").read_text())
     assert len(summary) == 6 and {row["seeds"] for row in summary} == {1}
     assert (out / "sweep" / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
-    assert (out / "runs" / "adam-lr0.0003-softmax_then_logits-seed0" / "summary.json").is_file()
+    assert (out / "runs" / "adam-lr0.0003_softmax_then_logits-seed0" / "summary.json").is_file()
     table = (out / "sweep" / "sweep.md").read_text()
     assert "| sgd-momentum0.9 | 0.1 | softmax_then_logits |" in table
 

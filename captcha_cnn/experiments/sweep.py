@@ -100,7 +100,7 @@ def cells(sweep: dict, runs_dir: Path, published_runs: Path) -> list[PlannedRun]
             overrides = [*sweep["overrides"], f"train.optimizer={optimizer['name']}",
                          f"train.learning_rate={rate}", f"loss.name={loss}", f"seed={seed}"]
             overrides += [f"train.{k}={v}" for k, v in extra.items()]
-            name = f"{label}-lr{rate:g}-{loss}-seed{seed}"
+            name = f"{label}-lr{rate:g}_{loss}-seed{seed}"  # <setting>_<role>-<variant>
             cell = PlannedRun(name, planned_config(sweep["base"], overrides),
                               Path(runs_dir) / name,
                               {"optimizer": label, "learning_rate": float(rate),

@@ -61,3 +61,16 @@ def smoke_run(tmp_path_factory) -> dict:
     code = run_cli(train.main, [*SMOKE_ARGS, "--run-dir", str(run_dir), "--data-dir", str(data_dir)])
     assert code == 0
     return {"run": run_dir, "data": data_dir}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's digits (1,797 8x8 images that ship inside the package), for the doctor's
+    tests on data no one here made: images in [0, 1], one-hot labels and integer labels."""
+    import keras
+    import numpy as np
+
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_digits()
+    images = (data.images / 16.0).astype(np.float32)
+    return images, keras.utils.to_categorical(data.target, 10).astype(np.float32), data.target

@@ -13,15 +13,6 @@ import tensorflow as tf
 from captcha_cnn.doctor import Doctor
 from captcha_cnn.doctor.verdict import describe_timeline
 
-datasets = pytest.importorskip("sklearn.datasets")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    data = datasets.load_digits()
-    images = (data.images / 16.0).astype(np.float32)
-    return images, keras.utils.to_categorical(data.target, 10).astype(np.float32), data.target
-
 
 def mlp(output_activation=None, hidden_bias: float | None = None) -> keras.Model:
     inputs = keras.Input((8, 8))

@@ -11,15 +11,6 @@ import tensorflow as tf
 from captcha_cnn.doctor import Doctor
 from captcha_cnn.doctor.probe import ProbeError
 
-datasets = pytest.importorskip("sklearn.datasets")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    data = datasets.load_digits()
-    images = (data.images / 16.0).astype(np.float32)
-    return images, keras.utils.to_categorical(data.target, 10).astype(np.float32), data.target
-
 
 def fit_with_doctor(model, loss, digits, epochs=2, learning_rate=3e-3, **fit_options):
     images, one_hot, _ = digits

@@ -62,8 +62,7 @@ def main(argv=None) -> None:
             check_folder_argument(folder, flag)
     # Before TensorFlow loads: an undrawable charset, or a folder's bad files or labels, fail in
     # a second; a folder is read into the cache here and its charset and length join the config.
-    if config["data"]["source"] == "generator":  # A folder is counted as it is read, below.
-        check_memory(config, source)
+    check_memory(config, source)
     config = prepare_data(config, source, args.data_dir, progress=not args.no_progress)
 
     import_tensorflow_quietly()  # Only once the config is valid: a bad one fails in a second.

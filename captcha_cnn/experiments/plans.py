@@ -105,8 +105,7 @@ def check_planned_runs(runs: list[PlannedRun], path: Path, same_config_within=()
     configs: dict[tuple, PlannedRun] = {}
     for run in runs:
         if not run.published:
-            if run.config["data"]["source"] == "generator":  # A folder is counted as it is read.
-                check_memory(run.config, f"{path}: {run.name}")
+            check_memory(run.config, f"{path}: {run.name}")
             prepare_data(run.config, f"{path}: {run.name}", data_dir, progress=False)
         folder = Path(run.dir).resolve()
         if folder in folders:

@@ -129,8 +129,11 @@ def _largest_that_fits(config: dict, section: str, key: str, available: int) -> 
 
 def check_memory(config: dict, source: str, available: int | None = None) -> None:
     """Refuse a config whose batch is larger than its training set, or whose estimated memory
-    is more than the machine has free, naming the key to lower and to what."""
+    is more than the machine has free, naming the key to lower and to what. Generated data
+    only: a folder's sizes are its own, counted as it is read (captcha_cnn.data.folder)."""
     data, train = config["data"], config["train"]
+    if data["source"] != "generator":
+        return
     if train["batch_size"] > data["train_size"]:
         raise ConfigError(f"{source}: train.batch_size {train['batch_size']} is larger than "
                           f"data.train_size {data['train_size']}: a batch would hold the same "

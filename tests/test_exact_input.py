@@ -46,18 +46,14 @@ def test_plan_values_are_refused_as_a_config_file_refuses_them(text, fragment):
 
 
 def test_an_octal_charset_in_a_plan_is_refused_by_both_commands(tmp_path, run_main):
-    plan = tmp_path / "plan.yaml"
-    plan.write_text((REPO / "configs" / "reproduce_smoke.yaml").read_text()
-                    .replace("set:\n", "set:\n  data.charset: 0123\n"))
-    result = run_main(reproduce.main, str(plan), "--runs", str(tmp_path / "r"), "--out",
-                      str(tmp_path / "o"))
-    assert_one_line_error(result, f"{plan}: set: data.charset: expected a string, got 83")
-    cells = tmp_path / "sweep.yaml"
-    cells.write_text((REPO / "configs" / "sweep_smoke.yaml").read_text()
-                     .replace("set:\n", "set:\n  data.charset: 0123\n"))
-    result = run_main(sweep.main, str(cells), "--runs", str(tmp_path / "r"), "--out",
-                      str(tmp_path / "o"))
-    assert_one_line_error(result, f"{cells}: set: data.charset: expected a string, got 83")
+    for command, plan_name in ((reproduce.main, "reproduce_smoke.yaml"),
+                               (sweep.main, "sweep_smoke.yaml")):
+        plan = tmp_path / plan_name
+        plan.write_text((REPO / "configs" / plan_name).read_text()
+                        .replace("set:\n", "set:\n  data.charset: 0123\n"))
+        result = run_main(command, str(plan), "--runs", str(tmp_path / "r"), "--out",
+                          str(tmp_path / "o"))
+        assert_one_line_error(result, f"{plan}: set: data.charset: expected a string, got 83")
 
 
 @pytest.mark.parametrize("edit, fragment", [

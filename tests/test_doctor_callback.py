@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from captcha_cnn.doctor import Doctor
-from captcha_cnn.doctor.verdict import describe_timeline
+from captcha_cnn.doctor.timeline import describe_timeline
 
 
 def mlp(output_activation=None, hidden_bias: float | None = None) -> keras.Model:

@@ -149,7 +149,9 @@ def test_several_outputs_get_verdicts_on_the_loss_and_say_what_is_not_read(flat)
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_finds_the_double_softmax(policy, flat):
-    """bfloat16 probability rows do not sum to 1 within 1e-3: the tolerance follows the dtype."""
+    """bfloat16 probability rows do not sum to 1 within 1e-3: the tolerance follows the dtype;
+    the loss is still computed in float32 from those rows, so the readings are told apart at
+    step 0, before any training, as in float32."""
     x, y, _ = flat
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -158,7 +160,7 @@ def test_mixed_precision_finds_the_double_softmax(policy, flat):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     kinds = [verdict.kind for verdict in doctor.history]
-    assert "probabilities_as_logits" in kinds or "hiding" in kinds, kinds
+    assert kinds[0] == "probabilities_as_logits", kinds
     assert kinds[-1] == "hiding"
 
 

@@ -23,18 +23,7 @@ from captcha_cnn.perf.doctor_panel.report import markdown
 
 # Cases the doctor gets wrong today, with what it says: the doctor's owners fix these, and a
 # fix turns the strict xfail into a failure here, so the list cannot go stale.
-KNOWN_MISSES = {
-    "so52800582": "plateau, not saturated: inputs of +-100 pin most of the sigmoid layer, but "
-                  "not for the probe's inputs near 0",
-    "so48934338": "learning, not dead: SGD at 0.1 kills every ReLU within a few steps and the "
-                  "loss falls only to the targets' variance (the output bias learns the mean)",
-    "so47352366": "learning, not dead: a ReLU output under cross-entropy; one output unit never "
-                  "fires, every input gets the same class (accuracy 10%), yet the loss falls",
-    "at-blob-relu-output": "learning, not dead: one of three ReLU output units never fires, so "
-                           "its class is never predicted (accuracy 47%)",
-    "healthy-batchnorm-cnn": "exploding: the largest gradient passes 100x its first look's in a "
-                             "BatchNormalization CNN that reaches 90%",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def test_the_panel_has_fifteen_faulty_programs_each_with_its_fix():
@@ -84,15 +73,9 @@ def test_the_table_says_when_the_doctor_is_wrong_or_crashes():
 
 # Misses that come and go from run to run (float sums in another order move a reading across
 # a threshold): not strict, so a run the doctor gets right passes too.
-FLAKY_MISSES = {
-    "at-circle-sigmoid": "vanishing at step 0, and in some runs plateau from about step 44 "
-                         "while the accuracy stays at chance and the first layer still gets "
-                         "~1e-5 of the last's gradient",
-    # Seen once in a CI run on a fresh clone: the fix (SELU) still on its plateau at the last
-    # look, no alarm, but not yet 'learning' in the steps the panel gives it.
-    "at-circle-sigmoid-fixed": "in some runs still plateau (no alarm) at the last look: the "
-                               "SELU fix learns slowly on the circles",
-}
+# Cases whose verdict varies from run to run (thread timing changes the fit), with what the
+# doctor said when it missed: none today.
+FLAKY_MISSES: dict[str, str] = {}
 
 
 def _param(case):

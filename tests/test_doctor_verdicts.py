@@ -9,7 +9,8 @@ from helpers import REPO
 
 from captcha_cnn.doctor import __main__ as doctor_cli
 from captcha_cnn.doctor.runs import diagnose_run
-from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation, describe_timeline
+from captcha_cnn.doctor.timeline import describe_timeline
+from captcha_cnn.doctor.verdict import Diagnosis, Levels, Observation
 
 # Per character, 10 classes: chance ln 10, accuracy 10%; the buggy loss's floor 1.461.
 CORRECT = Levels(chance_loss=math.log(10), chance_accuracy=0.1)

@@ -28,6 +28,8 @@ def test_a_message_is_one_bounded_line():
     assert bounded("first\nsecond") == "first second"
     long = bounded("x" * (MAX_MESSAGE + 500))
     assert len(long) < MAX_MESSAGE + 60 and long.endswith("(500 more characters cut)")
+    words = bounded("word " * 100, limit=52)
+    assert words == "word " * 9 + "word... (451 more characters cut)"  # No word cut in two.
 
 
 @pytest.mark.parametrize("text, fragment", [

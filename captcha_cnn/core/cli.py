@@ -74,12 +74,15 @@ def import_tensorflow_quietly(say_device: bool = True) -> None:
 MAX_MESSAGE = 2000
 
 
-def bounded(message: str) -> str:
-    """The message on one line, at most MAX_MESSAGE characters."""
+def bounded(message: str, limit: int = MAX_MESSAGE) -> str:
+    """The message on one line, at most `limit` characters (and a word saying how many more),
+    cut at a space where one is near, so no word is cut in two."""
     message = " ".join(message.splitlines())
-    if len(message) <= MAX_MESSAGE:
+    if len(message) <= limit:
         return message
-    return f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters cut)"
+    space = message.rfind(" ", limit - 40, limit + 1)
+    end = space if space > 0 else limit
+    return f"{message[:end]}... ({len(message) - end} more characters cut)"
 
 
 def run_cli(main, argv=None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from captcha_cnn.core.cli import run_cli
 from captcha_cnn.doctor.runs import diagnose_run
-from captcha_cnn.doctor.verdict import describe_timeline
+from captcha_cnn.doctor.timeline import describe_timeline
 
 
 def main(argv=None) -> None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import replace
 
 import keras
 import numpy as np
 
+from captcha_cnn.core.cli import bounded
 from captcha_cnn.doctor import model_reading as mr
-from captcha_cnn.doctor.probe import ProbeError, check_probe, fit_to_model
+from captcha_cnn.doctor.probe import ProbeError, check_probe, fit_to_model, leaves
 from captcha_cnn.doctor.reading import Reading
 from captcha_cnn.doctor.verdict import KINDS, Diagnosis, Levels, Observation, Verdict
 
@@ -133,9 +135,10 @@ class Doctor(keras.callbacks.Callback):
         self._inputs = fit_to_model(self.probe_inputs, model)
         watched = mr.watched_units(model)
         owners = mr.weight_owners(model)
-        self._kinds = watched.kinds
+        self._kinds, self._outputs = watched.kinds, watched.outputs
         self._relu_biases = {layer.name: layer.bias for layer in watched.layers
                              if watched.kinds[layer.name] == "relu"
+                             and layer.name not in watched.outputs
                              and getattr(layer, "bias", None) is not None}
         self._layer_names = [name for name, _ in owners]
         self._look = mr.compile_look(model, watched, owners)
@@ -145,16 +148,19 @@ class Doctor(keras.callbacks.Callback):
         dtype = str(getattr(getattr(outputs[0] if outputs else None, "dtype_policy", None),
                             "compute_dtype", None) or keras.config.floatx())
         self._reading = Reading(self.probe_targets, self.block_size, model.loss, activations, dtype)
-        self._diagnosis, self._loss_read = Diagnosis(Levels()), False
+        floats = [leaf for leaf in leaves(self._inputs) if leaf.dtype.kind == "f" and leaf.size]
+        self._input_scale = max((float(np.max(np.abs(leaf))) for leaf in floats), default=0.0)
+        self._diagnosis = Diagnosis(Levels(input_scale=self._input_scale))
+        self._loss_read = False
         try:
             first = self._run_look()
         except Exception as error:  # Whatever the model says, in one sentence: its last line
             # (TensorFlow's traced errors open with "in user code:" and end with the cause).
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             raise ProbeError(f"probe: the model cannot be run on it: "
-                             f"{lines[-1][:300] if lines else type(error).__name__}") from None
+                             f"{bounded(lines[-1], 300) if lines else type(error).__name__}") from None
         self._first = first
-        if not watched.layers:
+        if not set(watched.kinds) - watched.outputs:
             self._note("unit health not measured: no hidden layer with a plain ReLU, tanh or "
                        "sigmoid activation (others cannot die or saturate)")
         recurrent = [layer.name for layer in mr.all_layers(model) if hasattr(layer, "cell")]
@@ -173,16 +179,21 @@ class Doctor(keras.callbacks.Callback):
         if not self._loss_read:
             levels = self._reading.read(outputs, loss)
             if levels is not None:
-                self._loss_read, self._diagnosis.levels = True, levels
+                self._loss_read = True
+                self._diagnosis.levels = replace(levels, input_scale=self._input_scale)
             for note in self._reading.notes:
                 self._note(note)
             self._reading.notes.clear()
         observation = Observation(
             step=step, loss=loss, accuracy=self._reading.accuracy(outputs),
             dead={name: float(np.mean(values <= 0.0)) for name, values in readings.items()
-                  if self._kinds[name] == "relu"},
-            saturated={name: float(np.mean(values < mr.SATURATED_SLOPE))
+                  if self._kinds[name] == "relu" and name not in self._outputs},
+            dead_outputs={name: float(np.mean(values <= 0.0))
+                          for name, values in readings.items() if name in self._outputs},
+            saturated={name: float(np.mean(values[0] < mr.SATURATED_SLOPE))
                        for name, values in readings.items() if self._kinds[name] != "relu"},
+            pinned={name: float(np.mean(values[1])) for name, values in readings.items()
+                    if self._kinds[name] != "relu"},
             gradients={name: norm for name, norm in zip(self._layer_names, norms, strict=True)
                        if norm >= 0.0},
             biases={name: float(np.mean(keras.ops.convert_to_numpy(bias)))

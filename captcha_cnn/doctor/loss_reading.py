@@ -22,6 +22,11 @@ import numpy as np
 PROBABILITY_TOLERANCE = {"float32": 1e-3, "float16": 1e-2, "bfloat16": 3e-2}
 # The compiled loss "equals" a candidate cross-entropy within this relative difference.
 LOSS_MATCH_TOLERANCE = {"float32": 1e-3, "float16": 5e-3, "bfloat16": 2e-2}
+# A reading is told apart from its rivals when they are this many times farther from the loss
+# than it is, and farther than float32's rounding of a mean over a probe (relative).
+SEPARATION = 10.0
+FLOAT32_NOISE = 1e-5
+KERAS_EPSILON = 1e-7  # keras.config.epsilon(): how far Keras clips probabilities from 0 and 1.
 
 
 def softplus(values):
@@ -94,6 +99,20 @@ def twin_levels(units: np.ndarray) -> tuple[float, float]:
     return float(constant.mean()), float(floor.mean())
 
 
+def regression_candidates(targets: np.ndarray, outputs: np.ndarray) -> dict[str, tuple]:
+    """For value targets: per loss name, (its value on these outputs, the value of the best
+    constant output): mean squared error against the targets' variance, mean absolute error
+    against their mean distance from the median; {} if targets and outputs do not line up."""
+    if targets.size != outputs.size or not len(targets):
+        return {}
+    values = targets.reshape(len(targets), -1).astype(np.float64)
+    outputs = outputs.reshape(values.shape)
+    return {"mean squared error": (float(np.mean((values - outputs) ** 2)),
+                                   float(np.mean(values.var(axis=0)))),
+            "mean absolute error": (float(np.mean(np.abs(values - outputs))),
+                                    float(np.mean(np.abs(values - np.median(values, axis=0)))))}
+
+
 class Reading(NamedTuple):
     """One way a loss may read the outputs: its `family` (softmax or sigmoid), how it takes
     them (`kind`: as logits, as probabilities, or a softmax twice) and how it reduces over
@@ -123,8 +142,12 @@ def softmax_candidates(targets: np.ndarray, blocks: np.ndarray,
     if logits:  # A loss applying its own softmax before one 'with logits' doubles it on logits
         # too; on probabilities that is a third softmax, the same mistake as the second.
         log_probabilities["twice"] = log_softmax(np.exp(log_softmax(blocks)))
-    if blocks.min() > 0:
-        log_probabilities["probabilities"] = np.log(np.clip(blocks, 1e-7, 1.0))
+    if blocks.min() >= 0:  # As Keras reads probabilities: divided by their sum, then clipped
+        # (so ReLU outputs, zeros and all, are read as Keras's cross-entropy reads them).
+        sums = blocks.sum(axis=-1, keepdims=True)
+        shares = np.divide(blocks, sums, out=np.zeros_like(blocks), where=sums > 0)
+        log_probabilities["probabilities"] = np.log(np.clip(shares, KERAS_EPSILON,
+                                                            1.0 - KERAS_EPSILON))
     per_block = {kind: -(targets * values).sum(axis=-1)
                  for kind, values in log_probabilities.items()}
     return _reduced("softmax", per_block, -1)

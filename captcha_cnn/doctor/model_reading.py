@@ -9,7 +9,7 @@ one, with no second model built over the graph (which nested and subclassed mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import tensorflow as tf
@@ -81,37 +81,45 @@ def output_layers(model) -> list:
 
 @dataclass
 class Watched:
-    """The layers the look reads units from: `kinds[name]` is 'relu' or a saturating name."""
+    """The layers the look reads units from: `kinds[name]` is 'relu' or a saturating name;
+    `outputs` names the watched layers that are model outputs (ReLU outputs only)."""
 
     layers: list
     kinds: dict
+    outputs: set = field(default_factory=set)
 
 
 def watched_units(model) -> Watched:
-    """Layers whose units can die or saturate; the model's output layers are left out (a
-    confident sigmoid output sits at its bounds by design)."""
+    """Layers whose units can die or saturate. Of the model's outputs only ReLU ones are
+    watched: an output unit that never fires gives its class or value 0 for every input and
+    gets no gradient, while a confident sigmoid output sits at its bounds by design."""
     outputs = {id(layer) for layer in output_layers(model)}
-    layers, kinds, seen = [], {}, set()
+    watched = Watched([], {})
+    seen = set()
     for layer in all_layers(model):
         kind = activation_of(layer)
-        if id(layer) in outputs or id(layer) in seen or kind not in DYING + SATURATING:
+        output = id(layer) in outputs
+        if id(layer) in seen or kind not in (DYING if output else DYING + SATURATING):
             continue
         seen.add(id(layer))
-        layers.append(layer)
-        kinds[layer.name] = "relu" if kind in DYING else kind
-    return Watched(layers, kinds)
+        watched.layers.append(layer)
+        watched.kinds[layer.name] = "relu" if kind in DYING else kind
+        if output:
+            watched.outputs.add(layer.name)
+    return watched
 
 
 def unit_readings(kind: str, values: tf.Tensor) -> tf.Tensor:
     """Per unit (last axis), over every probe input and position: for a ReLU its largest output
-    (0: never fires); for tanh and sigmoid its largest slope as a share of the steepest (near 0:
-    pinned at a bound for every input)."""
+    (0: never fires); for tanh and sigmoid two rows, its largest slope as a share of the
+    steepest (near 0: pinned at a bound for every input) and the share of inputs for which it
+    is pinned (inputs of very different sizes pin a unit for most of them, not all)."""
     values = tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
     if kind == "relu":
         return tf.reduce_max(values, axis=0)
-    if kind == "tanh":
-        return tf.reduce_max(1.0 - tf.square(values), axis=0)
-    return tf.reduce_max(4.0 * values * (1.0 - values), axis=0)
+    slopes = 1.0 - tf.square(values) if kind == "tanh" else 4.0 * values * (1.0 - values)
+    pinned = tf.reduce_mean(tf.cast(slopes < SATURATED_SLOPE, tf.float32), axis=0)
+    return tf.stack([tf.reduce_max(slopes, axis=0), pinned])
 
 
 def compile_look(model, watched: Watched, owners: list[tuple[str, list]]):

@@ -71,10 +71,7 @@ class Reading:
         blocks = lr.class_blocks(self.targets, output, self._classes(output))
         units = lr.binary_units(self.targets, output)
         if blocks is None and units is None:
-            self.notes.append("the targets are not class labels (one per block, or 0/1 per "
-                              "unit): no accuracy, no probabilities check; the loss is judged "
-                              "against where it started")
-            return Levels(unreachable=unreachable)
+            return self._values(output, loss, unreachable)
         candidates = {}
         if blocks is not None:
             logits = not looks_like_probabilities(self._blocks(output), tolerance=self.tolerance)
@@ -91,8 +88,14 @@ class Reading:
             return replace(levels, chance_loss=None)
         rivals = [value for reading, value in candidates.items()
                   if reading[:2] != closest[:2]]  # Another family or kind, either reduction.
-        if any(self._matches(value, candidates[closest]) for value in rivals):
-            return None  # Outputs still (near) uniform: the readings cannot be told apart yet.
+        # Outputs still (near) uniform give readings that cannot be told apart yet. A rival is
+        # told apart once it is SEPARATION x farther from the loss than the closest reading, and
+        # farther than float32's rounding: the loss is computed in float32 from the same outputs
+        # even under mixed precision, so bfloat16's coarse outputs need no coarser test here.
+        error = abs(loss - candidates[closest])
+        if any(abs(loss - value) <= max(lr.SEPARATION * error, lr.FLOAT32_NOISE * abs(loss))
+               for value in rivals):
+            return None
         return self._pitfall(levels, closest, output, blocks, units)
 
     def _chance(self, blocks, units, closest: lr.Reading, output, unreachable: str) -> Levels:
@@ -132,6 +135,21 @@ class Reading:
                 f"a second softmax (the loss would then never fall below {softmax_floor:.3f} per "
                 f"block of {classes})")
         return levels
+
+    def _values(self, output, loss: float, unreachable: str) -> Levels:
+        """Levels for targets that are values, not classes: the best constant output's loss
+        where the compiled loss is a plain squared or absolute error of these outputs."""
+        for name, (value, constant) in lr.regression_candidates(self.targets, output).items():
+            if self._matches(loss, value):
+                self.notes.append(f"the targets are not class labels: no accuracy; the loss "
+                                  f"({name}) is judged against the best constant output's, "
+                                  f"{constant:.4g}")
+                return Levels(chance_loss=constant, unreachable=unreachable)
+        self.notes.append("the targets are not class labels (one per block, or 0/1 per unit), "
+                          "and the loss is not a plain squared or absolute error of the outputs: "
+                          "no accuracy, no probabilities check; the loss is judged against where "
+                          "it started")
+        return Levels(unreachable=unreachable)
 
     def _matches(self, value: float, reference: float) -> bool:
         return abs(value - reference) <= self.match * max(abs(reference), 1e-6)

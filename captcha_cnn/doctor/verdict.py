@@ -6,20 +6,26 @@ Pure Python, no TensorFlow: the Keras callback, the training loop and the offlin
 The kinds, in the order they are tried (the first that holds is the verdict):
 - `diverging`: the loss is NaN or infinite, or more than twice where it started;
 - `exploding`: the largest layer gradient is EXPLODING_FACTOR times its first look's or more,
-  while the loss is still finite and not yet twice its start (the warning before `diverging`);
+  while the loss is still finite and not yet twice its start, and not falling (at its start,
+  or above its lowest so far): the warning before `diverging`;
 - `unreachable_targets`: the output's activation cannot produce the probe's targets (a ReLU
   output for negative targets, a sigmoid for targets outside [0, 1]); no training can fix it;
 - `dead`: some ReLU layer has no unit that fires for any probe input, or some layer gets a gradient
   of exactly 0 (a softmax over one unit gives that from the first step); no optimizer can bring
   such a network back, so once dead a run stays dead until it learns (which would prove the
-  verdict wrong, and the timeline shows it);
+  verdict wrong, and the timeline shows it). A ReLU output unit that never fires is dead even
+  if the others learn: its class or value is 0 for every input, and it gets no gradient;
 - `hiding`: the loss is fed probabilities, so it has a floor above 0, yet accuracy has left
   chance: the curves look healthy while the loss cannot fall;
 - `probabilities_as_logits`: the loss is fed probabilities where it expects logits (a second
   softmax, or a sigmoid output into a sigmoid cross-entropy with logits), and nothing has moved;
 - `saturated`: at chance, with SATURATED_SHARE or more of some tanh/sigmoid layer's units pinned
-  at a bound for every probe input (they pass almost no gradient);
-- `vanishing`: at chance, the first layer's gradient under VANISHING_RATIO of the last's;
+  at a bound for every probe input (they pass almost no gradient), or as large a share of its
+  (input, unit) pairs, or, once the loss has sat still past the first look, PINNED_SHARE of
+  them (inputs of very different sizes pin each unit for most inputs, not all); once saturated, a run stays
+  saturated until it leaves chance;
+- `vanishing`: at chance, the first layer's gradient under VANISHING_RATIO of the last's (once
+  vanishing, under 10x that: one look's noise does not end it);
 - `plateau`: the loss sits at its starting or chance level, units alive, gradients reaching every
   layer: a slow start, not a dead network;
 - `learning`: accuracy has left chance, or the loss has fallen below where it started.
@@ -34,6 +40,12 @@ from dataclasses import dataclass, field
 
 from captcha_cnn.core.config_rules import VERDICT_KINDS
 from captcha_cnn.doctor.advice import ADVICE, advise  # noqa: F401 (ADVICE: re-exported)
+from captcha_cnn.doctor.evidence import (
+    alive_words,
+    dead_evidence,
+    dead_outputs_evidence,
+    name_span,
+)
 from captcha_cnn.model.levels import STALLED_FACTOR
 
 KINDS = VERDICT_KINDS  # The order above; config_rules.py holds it so doctor.stop_on can be checked.
@@ -50,6 +62,14 @@ DIVERGING_FACTOR = 2.0
 EXPLODING_FACTOR = 100.0
 VANISHING_RATIO = 1e-4
 SATURATED_SHARE = 0.5
+# Of (input, unit) pairs, measured on the doctor panel's first looks: healthy and fixed models
+# 0.14 at most, sigmoid units fed inputs of +-100 (Stack Overflow 52800582, the loss never
+# moves) 0.53, eleven sigmoid layers 0.95, tanh units fed inputs of 10,000 0.99. Trained sigmoid
+# units that learn pin 0.5 to 0.78 of their pairs, which is why only runs at chance are judged.
+PINNED_SHARE = 0.3
+# An exploding gradient is a warning only while the loss is not falling: above its lowest so
+# far by this share (a BatchNormalization CNN's gradient grew 128x as its loss fell steadily).
+RISING_SHARE = 0.1
 
 
 
@@ -65,6 +85,8 @@ class Observation:
     gradients: Mapping[str, float] = field(default_factory=dict)
     saturated: Mapping[str, float] = field(default_factory=dict)  # tanh/sigmoid layers
     biases: Mapping[str, float] = field(default_factory=dict)  # mean bias per ReLU layer
+    pinned: Mapping[str, float] = field(default_factory=dict)  # pairs pinned, tanh/sigmoid
+    dead_outputs: Mapping[str, float] = field(default_factory=dict)  # ReLU output layers
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,7 @@ class Levels:
     probabilities_kind: str = "softmax"  # What made the probabilities: softmax or sigmoid.
     one_unit_softmax: bool = False  # A softmax over one unit: always 1, no gradient.
     unreachable: str = ""  # Evidence that the outputs cannot reach the targets, if they cannot.
+    input_scale: float = 0.0  # The largest absolute value among the probe's float inputs.
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,7 @@ class Diagnosis:
         self._start_loss: float | None = None
         self._start_accuracy: float | None = None
         self._start_gradient: float | None = None
+        self._lowest_loss = math.inf  # Before this observation.
 
     @property
     def verdict(self) -> Verdict | None:
@@ -120,6 +144,8 @@ class Diagnosis:
         if self._start_gradient is None and finite and max(finite) > 0:
             self._start_gradient = max(finite)
         kind, evidence = self._judge(observation)
+        if math.isfinite(observation.loss):
+            self._lowest_loss = min(self._lowest_loss, observation.loss)
         previous = self.verdict
         since = previous.step if previous is not None and previous.kind == kind else observation.step
         advice = advise(kind, observation, self.levels, self.history, self.growth(observation))
@@ -149,7 +175,7 @@ class Diagnosis:
         if obs.loss > DIVERGING_FACTOR * max(start, chance):
             return "diverging", (f"the loss is {obs.loss:.4g}, more than {DIVERGING_FACTOR:g}x "
                                  f"where it started ({start:.4g}){grown}")
-        if grown:
+        if grown and not self._falling(obs, start, chance):
             name, norm = max(obs.gradients.items(), key=lambda item: item[1])
             return "exploding", (f"the gradient of {name} ({norm:.3g}) is {growth:.3g}x the "
                                  f"largest at the first look, while the loss ({obs.loss:.4g}) "
@@ -161,12 +187,19 @@ class Diagnosis:
                             "no gradient flows through it (Keras's own cross-entropies read the "
                             "logit behind it and the loss may fall, but every prediction is 1)")
 
+        if any(share > 0.0 for share in obs.dead_outputs.values()):
+            return "dead", dead_outputs_evidence(obs)
         left_chance = self._left_chance(obs, start, chance)
         silent = [name for name, share in obs.dead.items() if share >= 1.0]
         no_gradient = [name for name, norm in obs.gradients.items() if norm == 0.0]
         was_dead = self.verdict is not None and self.verdict.kind == "dead"
         if (silent or no_gradient or was_dead) and not left_chance:
-            return "dead", self._dead_evidence(obs, silent, no_gradient)
+            pinned = self._pinned_layer(obs)
+            if no_gradient and not silent and pinned and not was_dead:
+                return "saturated", (f"{name_span(no_gradient)} get exactly 0 gradient "
+                                     f"because {pinned} is pinned at its bounds; "
+                                     f"{self._accuracy_words(obs)}")
+            return "dead", dead_evidence(obs, silent, no_gradient)
 
         accuracy = self._accuracy_words(obs)
         if levels.probabilities_as_logits:
@@ -192,15 +225,46 @@ class Diagnosis:
             return "saturated", (f"{share:.0%} of {name}'s units are pinned at a bound for "
                                  f"every probe input; the loss ({obs.loss:.4g}) sits at "
                                  f"{start:.4g}; {accuracy}")
+        # Half the pairs pinned is saturated at any look; PINNED_SHARE only once the loss has sat
+        # still past the first look (a healthy run's units may pin and unpin as its loss falls).
+        still = bool(self.history) and obs.loss >= (1.0 - PLATEAU_TOLERANCE) * start
+        floor = PINNED_SHARE if still else SATURATED_SHARE
+        pairs = {name: share for name, share in obs.pinned.items() if share >= floor}
+        if pairs:
+            name, share = max(pairs.items(), key=lambda item: item[1])
+            return "saturated", (f"{name}'s units are pinned at a bound for {share:.0%} of "
+                                 f"(probe input, unit) pairs, and the loss ({obs.loss:.4g}) has "
+                                 f"not moved from {start:.4g}; {accuracy}")
+        if still and self.verdict.kind == "saturated":
+            # Like a dead network: the run that saturated has not left chance since, even if
+            # the optimizer has since shrunk the weights that pinned the units.
+            return "saturated", (f"still at chance since the units were pinned (step "
+                                 f"{self.verdict.step:,}): the loss ({obs.loss:.4g}) has not "
+                                 f"moved from {start:.4g}; {accuracy}")
         ratio = self._first_to_last(obs)
-        if ratio is not None and ratio < VANISHING_RATIO:
+        was_vanishing = self.verdict is not None and self.verdict.kind == "vanishing"
+        if ratio is not None and ratio < VANISHING_RATIO * (10.0 if was_vanishing else 1.0):
             names = list(obs.gradients)
             return "vanishing", (f"the first layer's gradient ({names[0]}) is {ratio:.2g} of "
                                  f"the last's ({names[-1]}) while the loss ({obs.loss:.4g}) "
                                  f"sits at {start:.4g}; {accuracy}")
         return "plateau", (f"the loss ({obs.loss:.4g}) sits at its starting or chance level "
                            f"({start:.4g}, {chance:.4g}); {accuracy}; "
-                           f"{self._alive_words(obs)}")
+                           f"{alive_words(obs)}")
+
+    @staticmethod
+    def _pinned_layer(obs: Observation) -> str:
+        """The tanh/sigmoid layer most pinned, if any is past a saturation threshold; else ''."""
+        shares = {name: max(obs.saturated.get(name, 0.0) / SATURATED_SHARE,
+                            obs.pinned.get(name, 0.0) / PINNED_SHARE)
+                  for name in {*obs.saturated, *obs.pinned}}
+        name = max(shares, key=shares.get, default="")
+        return name if name and shares[name] >= 1.0 else ""
+
+    def _falling(self, obs: Observation, start: float, chance: float) -> bool:
+        """The loss has left its start (or chance) and is at, or near, its lowest so far."""
+        below_start = obs.loss < (1.0 - PLATEAU_TOLERANCE) * min(start, chance)
+        return below_start and obs.loss <= (1.0 + RISING_SHARE) * self._lowest_loss
 
     @staticmethod
     def _first_to_last(obs: Observation) -> float | None:
@@ -232,54 +296,3 @@ class Diagnosis:
         chance = self.levels.chance_accuracy
         against = f" (chance {chance:.1%})" if chance is not None else ""
         return f"accuracy {obs.accuracy:.1%}{against}"
-
-    @staticmethod
-    def _dead_evidence(obs: Observation, silent: list[str], no_gradient: list[str]) -> str:
-        parts = []
-        if no_gradient:
-            parts.append(f"{_names(no_gradient)} get{'s' if len(no_gradient) == 1 else ''} "
-                         f"no gradient (exactly 0)")
-        if silent:
-            parts.append(f"no unit of {_names(silent)} fires for any probe input")
-        if not parts:  # Dead before, and not back: say how it looks now.
-            smallest = min(obs.gradients.items(), key=lambda item: item[1], default=None)
-            parts.append("still at chance since the network died"
-                         + (f" (smallest layer gradient: {smallest[0]} {smallest[1]:.2g})"
-                            if smallest else ""))
-        return "; ".join(parts)
-
-    @staticmethod
-    def _alive_words(obs: Observation) -> str:
-        words = []
-        if obs.dead:
-            name, share = max(obs.dead.items(), key=lambda item: item[1])
-            words.append(f"units alive in every layer (most silent: {name}, {share:.0%})")
-        if obs.gradients:
-            name, norm = min(obs.gradients.items(), key=lambda item: item[1])
-            words.append(f"gradients reach every layer (smallest: {name}, {norm:.2g})")
-        return "; ".join(words) or "units and gradients not measured"
-
-
-def _names(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
-
-
-def timeline(verdicts: list[Verdict]) -> list[tuple[str, int, int]]:
-    """The verdicts as spans: (kind, first step, last step), one per run of the same kind."""
-    spans: list[tuple[str, int, int]] = []
-    for verdict in verdicts:
-        if spans and spans[-1][0] == verdict.kind:
-            spans[-1] = (verdict.kind, spans[-1][1], verdict.at)
-        else:
-            spans.append((verdict.kind, verdict.at, verdict.at))
-    return spans
-
-
-def describe_timeline(verdicts: list[Verdict]) -> str:
-    """E.g. 'plateau 100-1,000; learning from 1,100' (the last span is open)."""
-    spans = timeline(verdicts)
-    words = [f"{kind} {first:,}-{last:,}" if first != last else f"{kind} at {first:,}"
-             for kind, first, last in spans[:-1]]
-    if spans:
-        words.append(f"{spans[-1][0]} from {spans[-1][1]:,}")
-    return "; ".join(words)

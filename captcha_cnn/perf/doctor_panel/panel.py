@@ -51,12 +51,14 @@ def _anchors(**tools):
 
 
 SOFTMAX_ONE = "softmax over one unit: the output is always 1"
+# y = 2a + b + 0.5c + 2.2 with a, b, c uniform on [0, 10,000]: (4 + 1 + 0.25) x 10^8 / 12.
+VARIANCE_33969059 = 5.25e8 / 12
 STACK_OVERFLOW = [
     *_so(31880720, 10, so.so_31880720, "dead", SOFTMAX_ONE + ", accuracy stays at 50%",
          constant_output, reaches(0.99),
          _anchors(DD=(True, 35.04), DL=(True, 2.12), AT=(True, 495.83), UM=(False, 104.66))),
     *_so(34311586, 9, so.so_34311586, "dead", SOFTMAX_ONE + ", the loss never moves",
-         constant_output, falls_by(0.1),
+         constant_output, falls_by(0.05),  # 9.8% to 11.5% from run to run; the fault 0%.
          _anchors(DD=(True, 0.87), DL=(True, 1.02), UM=(False, 2.69)),
          fix={"allowed": ("vanishing",),
               "symptom": "the loss falls (XOR is not solved in 1,200 steps); its 2- and "
@@ -76,11 +78,12 @@ STACK_OVERFLOW = [
               "symptom": "the targets are noise, so the fix can only sit at ln 2: a plateau, "
                          "no alarm"}),
     *_so(33969059, 7, so.so_33969059, "dead", SOFTMAX_ONE + ", the loss never moves",
-         constant_output, falls_by(0.5),
+         constant_output, loss_stays_above(0.9 * VARIANCE_33969059),
          _anchors(DD=(True, 5.71), DL=(True, 1.52), UM=(True, 6.93)), ("unreachable_targets",),
-         fix={"allowed": ("saturated",),
-              "symptom": "the loss falls (the output learns the targets' mean); inputs up to "
-                         "10,000 still pin the tanh units, so `saturated` is a fair alarm"}),
+         fix={"kind": "faulty", "expected": "saturated", "also": ("dead",),
+              "symptom": "the published fix (a linear output) keeps inputs up to 10,000, which "
+                         "pin the tanh units: the loss falls only to the targets' variance "
+                         "(4.4e7, what their mean gets), not below"}),
     *_so(48385830, 1, so.so_48385830, "diverging", "the loss turns NaN in the first epoch",
          not_finite, reaches(0.9),
          _anchors(DD=(True, 8.27), DL=(True, 2.14), AT=(True, 103.91), UM=(True, 0.39))),
@@ -96,8 +99,10 @@ STACK_OVERFLOW = [
          falls_by(0.5), _anchors(DD=(True, 3.31), DL=(True, 12.79))),
     *_so(48934338, 13, so_scale.so_48934338, "dead",
          "SGD at 0.1 kills the ReLUs: the loss ends at the targets' variance (1,388, what a "
-         "constant output gets)", loss_stays_above(1300), loss_ends_below(1250),
-         _anchors(DD=(True, 1.01), DL=(True, 3.01))),
+         "constant output gets); its first steps throw the loss past twice its start, so "
+         "`diverging` (advice: lower the learning rate, the published fix) names the same "
+         "cause", loss_stays_above(1300), loss_ends_below(1250),
+         _anchors(DD=(True, 1.01), DL=(True, 3.01)), ("diverging",)),
     *_so(44066044, 23, so_scale.so_44066044, "dead",
          "raw inputs near 3e9 and a ReLU output that never fires: the loss never moves",
          falls_less_than(0.01), reaches(0.95),
@@ -110,6 +115,9 @@ STACK_OVERFLOW = [
          "a sigmoid output for labels 0, 1 and 2", stuck_below(0.5), reaches(0.9), {}),
 ]
 
+# The SELU repairs of the circle programs learn slowly, some runs barely leaving chance in the
+# panel's 80 epochs: for them a plateau is as right as learning (neither is an alarm).
+SLOW_FIX = ("plateau",)
 AUTOTRAINER = [
     Case("at-circle-sigmoid", "faulty", AT_SOURCE + " (Circle model_5ab0aeda)",
          "AUTOTRAINER Circle set; DeepDiagnosis Result/Circle_Result.txt", "vanishing",
@@ -120,8 +128,9 @@ AUTOTRAINER = [
     Case("at-circle-sigmoid-fixed", "fixed", AT_SOURCE + " (Gradient_Vanish_Case repair)",
          "AUTOTRAINER repair vanish_selu", "learning",
          "the SELU repair leaves chance (55% to 80% after 80 epochs, varying from run to run; "
-         "AUTOTRAINER reports 85% after longer training)", reaches(0.55),
-         partial(autotrainer.at_circle_sigmoid, fixed=True)),
+         "AUTOTRAINER reports 85% after longer training); in runs where it stays near 55%, "
+         "`plateau` (no alarm) is the right reading", reaches(0.55),
+         partial(autotrainer.at_circle_sigmoid, fixed=True), also=SLOW_FIX),
     Case("at-circle-exponential", "faulty", AT_SOURCE + " (Circle model_0ae2cd88)",
          "AUTOTRAINER Circle set; DeepDiagnosis Result/Circle_Result.txt", "diverging",
          "exponential layers on inputs x100 overflow: the loss is NaN", not_finite,
@@ -130,8 +139,9 @@ AUTOTRAINER = [
           "DL": {"found": True, "seconds": 0.91, "said": "error in forward, batch 0"}}),
     Case("at-circle-exponential-fixed", "fixed", AT_SOURCE + " (Circle model_0ae2cd88)",
          "DeepDiagnosis's advice: change the activation", "learning",
-         "SELU layers leave chance (55% to 77% after 80 epochs)", reaches(0.55),
-         partial(autotrainer.at_circle_exponential, fixed=True)),
+         "SELU layers leave chance (55% to 81% after 80 epochs, varying from run to run); in "
+         "runs where they stay near 55%, `plateau` (no alarm) is the right reading",
+         reaches(0.55), partial(autotrainer.at_circle_exponential, fixed=True), also=SLOW_FIX),
     Case("at-blob-relu-output", "faulty", AT_SOURCE + " (demo_case/Improper_Activation_case)",
          "AUTOTRAINER demo case", "dead",
          "a ReLU output under categorical cross-entropy: accuracy stays low", stuck_below(0.7),

@@ -12,7 +12,8 @@ rate, on a bundled or synthetic stand-in for its data and with fewer epochs (eac
 docstring in `captcha_cnn/perf/doctor_panel/` says what changed). Each is fitted twice from the
 same seed: once without the doctor, to show the failure is real (the symptom column is checked
 on that fit's numbers), and once with `Doctor(probe=128 examples, every=about a twentieth of the
-run)`, to record its verdicts and how soon the first right one came. Its published fix and
+run, at most 50 batches and at most one pass over the data)`, to record its verdicts and how
+soon the first right one came. Its published fix and
 healthy models of the kinds issue 30 lists are run the same way and must end `learning` with
 no alarm on the way (`plateau`, a slow start, is not an alarm).
 

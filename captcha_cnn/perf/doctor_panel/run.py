@@ -32,7 +32,9 @@ def _total_steps(setup: Setup) -> int:
 
 
 def every(setup: Setup) -> int:
-    return max(1, min(50, _total_steps(setup) // LOOKS_PER_RUN))
+    """About LOOKS_PER_RUN looks per fit, at least one every 50 batches and one per pass over
+    the data (so a failure that shows in the first pass can be seen in it)."""
+    return max(1, min(50, _total_steps(setup) // LOOKS_PER_RUN, steps_per_epoch(setup)))
 
 
 def _loss(values) -> float:

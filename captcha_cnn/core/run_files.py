@@ -23,8 +23,8 @@ class NonFiniteState(UserError):
 REQUIRED_METRICS = ("step", "test_loss", "test_char_acc", "test_whole_acc", "elapsed_s")
 # A metrics row is a few hundred bytes; a line past this is damage, not a row.
 MAX_LINE_BYTES = 1 << 20
-# A run writes a row per evaluation: a million steps evaluated every 200 is 5,000 rows, the
-# published runs 61 at most. Past this many a file is not a run's metrics (or a run evaluated
+# A run writes a row per evaluation: a million steps evaluated every 200 is 5,000 rows, a
+# published run 60 at most. Past this many a file is not a run's metrics (or a run evaluated
 # too often to be read whole); it is refused before its rows (2.0 KB each in memory, measured
 # on a published run's 554-byte rows: 200 MB at most) fill the memory.
 MAX_METRIC_ROWS = 100_000

@@ -12,8 +12,9 @@ from captcha_cnn.perf.doctor_panel import data
 from captcha_cnn.perf.doctor_panel.case import Setup
 from captcha_cnn.perf.doctor_panel.stackoverflow import compiled, repeated
 
-HE_UNIFORM = {"kernel_initializer": keras.initializers.VarianceScaling(
-    scale=2.0, mode="fan_in", distribution="uniform")}
+# VarianceScaling(2, fan_in, uniform), by name so that each layer draws its own weights (see
+# stackoverflow.UNIFORM).
+HE_UNIFORM = {"kernel_initializer": "he_uniform"}
 
 
 def deep_five_unit(activation: str, layers: int) -> list:

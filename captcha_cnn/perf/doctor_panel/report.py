@@ -3,6 +3,8 @@ writes to benchmarks/doctor-panel.json."""
 
 from __future__ import annotations
 
+from captcha_cnn.perf.doctor_panel.case import QUIET
+
 TOOLS = ("DD", "DL", "AT")
 
 METHOD = """\
@@ -21,12 +23,27 @@ Seconds are wall time from the call to `fit` (tracing included) to the look that
 verdict, on a shared 2-core machine; the published tools' seconds are from DeepDiagnosis's
 Table 6 on its authors' machine, for the full program (so theirs include more data per step).
 
+Two faulty programs (50306988, 31556268) fail only for want of steps or on a flat loss: their
+right reading is `plateau`, with no alarm on the way, and they are left out of the timing lines
+below (a quiet verdict at step 0 finds nothing sooner than a tool that reports a fault).
+
 Left out, because Keras 3 no longer fails on them the way the benchmark recorded: Stack Overflow
 55328966, 59278771 and 51930566 (a sigmoid output under categorical cross-entropy: Keras 3 reads
 the logits behind the sigmoid and trains a softmax on them), 38648195 and 34673164 (they learn,
 the benchmark's accuracy differences are small), 59325381 (labels divided by 255: a data bug
 outside any verdict's reach). Keras 3 also reads the logits behind a one-unit softmax under
 binary cross-entropy, so in 31880720 and 45337371 the loss trains while every output stays 1.
+Left out because the benchmark's program does not fail: 44164749 (its MLP reaches 88.8% there,
+96% on digits in its 150 steps here; the fix's 92% is binary accuracy over ten sigmoid outputs,
+where all zeros score 90%), 48594888 (48% on CIFAR-10 from raw pixels there, 94% on raw digits
+here), 50481178 (99.4% there; its fix is the same model with two softmax units) and 41372874
+(every label in its data is 1; the benchmark notes no issue). Left out because what they end in
+depends on the seed and no one verdict holds at the end: 58609115 (one raw input up to 1e9 for
+69 classes: the loss starts 3e5 times chance, then ends at chance or 260 to 5,000 times it,
+accuracy 1.6% to 8.8% against a 3.9% majority; its published fix, sigmoid layers, is pinned:
+3.9%) and 31627380 (Titanic's unscaled label codes: on a stand-in the loss starts 73 times
+chance and ends at 1.1 times it, accuracy 68% against a 64% majority, 80% with standardised
+inputs; its fix, a sigmoid output, is the same model for two classes and ends the same).
 """
 
 
@@ -67,15 +84,20 @@ def _verdict(row: dict) -> str:
 
 def _versus_deepdiagnosis(rows: list) -> str:
     """How many shared cases the doctor got right sooner than DeepDiagnosis's reported time."""
-    shared = [r for r in rows if r["kind"] == "faulty" and "DD" in r["anchors"]]
+    shared = [r for r in _alarmed(rows) if "DD" in r["anchors"]]
     sooner = [r for r in shared if r["doctor"]["first_right"] is not None
               and r["doctor"]["first_right"]["seconds"] < r["anchors"]["DD"]["seconds"]]
     return (f"- Right sooner than DeepDiagnosis's reported time (Table 6, its machine): "
             f"{len(sooner)} of the {len(shared)} programs both ran.")
 
 
+def _alarmed(rows: list) -> list:
+    """The faulty programs whose right verdict is an alarm (not a quiet plateau)."""
+    return [r for r in rows if r["kind"] == "faulty" and r["expected"] not in QUIET]
+
+
 def _first_epoch(rows: list) -> str:
-    faulty = [r for r in rows if r["kind"] == "faulty"]
+    faulty = _alarmed(rows)
     at_zero = sum(1 for r in faulty if r["doctor"]["first_right"]
                   and r["doctor"]["first_right"]["step"] == 0)
     in_epoch = sum(1 for r in faulty if r["doctor"]["first_right"]

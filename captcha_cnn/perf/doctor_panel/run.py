@@ -114,8 +114,10 @@ def _reading(case: Case, setup: Setup, doctor: Doctor, seconds: list, error) -> 
     final = doctor.verdict.kind if doctor.verdict else None
     alarms = sorted({v.kind for v in doctor.history
                      if v.kind not in QUIET and v.kind not in case.allowed})
-    faulty = case.kind == "faulty"
-    right = final is not None and case.right(final) and (faulty or not alarms)
+    # A faulty program may raise other alarms on the way to its verdict, unless its right
+    # reading is itself quiet (a slow start).
+    alarmed = case.kind == "faulty" and case.expected not in QUIET
+    right = final is not None and case.right(final) and (alarmed or not alarms)
     return {"final": final, "right": bool(right and error is None), "first_right": first,
             "path": path, "alarms": alarms, "notes": list(doctor.notes), "error": error,
             "every": every(setup), "steps_per_epoch": steps_per_epoch(setup),

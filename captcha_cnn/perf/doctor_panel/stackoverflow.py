@@ -15,8 +15,12 @@ import numpy as np
 from captcha_cnn.perf.doctor_panel import data
 from captcha_cnn.perf.doctor_panel.case import Setup
 
-UNIFORM = {"kernel_initializer": keras.initializers.RandomUniform(-0.05, 0.05)}
-NORMAL = {"kernel_initializer": keras.initializers.RandomNormal(stddev=0.05)}
+# By name, so that each layer makes its own initializer: one instance shared by several layers
+# gives every layer of a shape the same weights, from a seed drawn when the instance was made
+# (at import, out of keras.utils.set_random_seed's reach). Keras 3's defaults for these names
+# are Keras 1's: RandomUniform(+-0.05) and RandomNormal(0.05).
+UNIFORM = {"kernel_initializer": "random_uniform"}
+NORMAL = {"kernel_initializer": "random_normal"}
 
 
 def compiled(layers, x, y, optimizer, loss, epochs, batch_size, metrics=("accuracy",)):

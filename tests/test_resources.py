@@ -85,6 +85,23 @@ def test_a_metrics_line_longer_than_a_row_is_named_without_reading_it_whole(tmp_
         read_metric_rows(path)
 
 
+def test_rows_past_the_limit_are_refused_without_holding_the_rest(tmp_path, monkeypatch):
+    """The file is read a line at a time and at most MAX_METRIC_ROWS rows are held: a file of
+    ten times that many is refused at the first row past the limit."""
+    from captcha_cnn.core import run_files
+
+    assert run_files.MAX_METRIC_ROWS == 100_000
+    monkeypatch.setattr(run_files, "MAX_METRIC_ROWS", 50)
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(f'{{"step": {step}, "test_loss": 1, "test_char_acc": 0, '
+                            f'"test_whole_acc": 0, "elapsed_s": 0}}\n' for step in range(500)))
+    with pytest.raises(DamagedRunFile, match=r"line 51 is damaged: more than 50 rows \(a run "
+                                             r"writes one per evaluation\).*and 449 more lines"):
+        read_metric_rows(path)
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:50]))
+    assert len(read_metric_rows(path)[0]) == 50
+
+
 def test_a_damaged_line_says_how_many_lines_follow(tmp_path):
     path = tmp_path / "metrics.jsonl"
     rows = [f'{{"step": {step}, "test_loss": 1, "test_char_acc": 0, "test_whole_acc": 0, '

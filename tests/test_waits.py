@@ -82,3 +82,35 @@ def _listening(address: str) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.mark.slow
+def test_tensorflow_s_handshake_with_a_peer_that_never_answers_ends_after_the_limit(tmp_path):
+    """The peer's port accepts connections (so the rendezvous passes) but never speaks
+    TensorFlow's protocol: TensorFlow's handshake would wait forever, ignoring SIGTERM (measured:
+    its preemption handler takes it). The watchdog ends it after train.worker_wait_s."""
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    mute = socket.socket()
+    mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    mute.bind(("localhost", int(workers[1].rsplit(":", 1)[1])))
+    mute.listen(16)
+    environment = dict(os.environ, TF_CONFIG=json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress",
+         "--set", "train.distribute=multi_worker", "--set", "train.worker_wait_s=8",
+         "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        mute.close()
+    assert process.returncode == -signal.SIGKILL, stderr
+    assert "TensorFlow's handshake with the workers of TF_CONFIG did not finish within 8 s " \
+           "(train.worker_wait_s)" in stderr
+    assert "Traceback" not in stderr
+    assert time.monotonic() - started < 200

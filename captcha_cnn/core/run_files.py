@@ -23,6 +23,11 @@ class NonFiniteState(UserError):
 REQUIRED_METRICS = ("step", "test_loss", "test_char_acc", "test_whole_acc", "elapsed_s")
 # A metrics row is a few hundred bytes; a line past this is damage, not a row.
 MAX_LINE_BYTES = 1 << 20
+# A run writes a row per evaluation: a million steps evaluated every 200 is 5,000 rows, a
+# published run 60 at most. Past this many a file is not a run's metrics (or a run evaluated
+# too often to be read whole); it is refused before its rows (2.0 KB each in memory, measured
+# on a published run's 554-byte rows: 200 MB at most) fill the memory.
+MAX_METRIC_ROWS = 100_000
 
 
 def is_integer(value) -> bool:
@@ -90,6 +95,9 @@ def read_metric_rows(path: Path) -> tuple[list[dict], int | None]:
             problem = f"not JSON ({error.__class__.__name__})"
         else:
             problem = row_problem(row, rows[-1]["step"] if rows else None)
+            if problem is None and len(rows) == MAX_METRIC_ROWS:
+                problem = (f"more than {MAX_METRIC_ROWS:,} rows (a run writes one per "
+                           f"evaluation), more than a run's metrics are read whole")
             if problem is None:
                 rows.append(row)
                 continue

@@ -13,17 +13,15 @@ The kinds, in the order they are tried (the first that holds is the verdict):
 - `dead`: some ReLU layer has no unit that fires for any probe input, or some layer gets a gradient
   of exactly 0 (a softmax over one unit gives that from the first step); no optimizer can bring
   such a network back, so once dead a run stays dead until it learns (which would prove the
-  verdict wrong, and the timeline shows it). A ReLU output unit that never fires is dead even
-  if the others learn: its class or value is 0 for every input, and it gets no gradient;
+  verdict wrong, and the timeline shows it); so is a ReLU output unit that never fires, even if
+  the others learn (its class or value is 0 for every input);
 - `hiding`: the loss is fed probabilities, so it has a floor above 0, yet accuracy has left
   chance: the curves look healthy while the loss cannot fall;
 - `probabilities_as_logits`: the loss is fed probabilities where it expects logits (a second
   softmax, or a sigmoid output into a sigmoid cross-entropy with logits), and nothing has moved;
-- `saturated`: at chance, with SATURATED_SHARE or more of some tanh/sigmoid layer's units pinned
-  at a bound for every probe input (they pass almost no gradient), or as large a share of its
-  (input, unit) pairs, or, once the loss has sat still past the first look, PINNED_SHARE of
-  them (inputs of very different sizes pin each unit for most inputs, not all); once saturated, a run stays
-  saturated until it leaves chance;
+- `saturated`: at chance, SATURATED_SHARE of some tanh/sigmoid layer's units (or of its (input,
+  unit) pairs; PINNED_SHARE once the loss sat still past the first look) pinned at a bound for
+  every probe input, passing almost no gradient; it stays so until the run leaves chance;
 - `vanishing`: at chance, the first layer's gradient under VANISHING_RATIO of the last's (once
   vanishing, under 10x that: one look's noise does not end it);
 - `plateau`: the loss sits at its starting or chance level, units alive, gradients reaching every
@@ -57,20 +55,15 @@ DIVERGING_FACTOR = 2.0
 # gradient grew at most 55x its first look's (Adam 1e-2 on a raw-scale regression), runs about to
 # blow up 100x to 1e6x; first/last layer gradient ratios stayed at 0.07 or more in healthy MLPs
 # and at 7.9e-4 or more in the published CNN runs that went on to learn (stall-correct-seed1),
-# while ten sigmoid layers gave 2e-7 to 6e-6; healthy tanh/sigmoid layers had 0% of units pinned, a tanh
-# layer with weights of std 3 (which learns) 12.5%, sigmoid biases of +10 (which stall) 100%.
+# while ten sigmoid layers gave 2e-7 to 6e-6; healthy tanh/sigmoid layers had 0% of units pinned,
+# a tanh layer with weights of std 3 (which learns) 12.5%, sigmoid biases of +10 (stall) 100%.
 EXPLODING_FACTOR = 100.0
 VANISHING_RATIO = 1e-4
 SATURATED_SHARE = 0.5
-# Of (input, unit) pairs, measured on the doctor panel's first looks: healthy and fixed models
-# 0.14 at most, sigmoid units fed inputs of +-100 (Stack Overflow 52800582, the loss never
-# moves) 0.53, eleven sigmoid layers 0.95, tanh units fed inputs of 10,000 0.99. Trained sigmoid
-# units that learn pin 0.5 to 0.78 of their pairs, which is why only runs at chance are judged.
+# Pinned (input, unit) pairs and RISING_SHARE (exploding only while the loss is this far above
+# its lowest) were measured on the doctor panel: docs/doctor.md, "Thresholds".
 PINNED_SHARE = 0.3
-# An exploding gradient is a warning only while the loss is not falling: above its lowest so
-# far by this share (a BatchNormalization CNN's gradient grew 128x as its loss fell steadily).
 RISING_SHARE = 0.1
-
 
 
 @dataclass(frozen=True)
@@ -190,17 +183,9 @@ class Diagnosis:
         if any(share > 0.0 for share in obs.dead_outputs.values()):
             return "dead", dead_outputs_evidence(obs)
         left_chance = self._left_chance(obs, start, chance)
-        silent = [name for name, share in obs.dead.items() if share >= 1.0]
-        no_gradient = [name for name, norm in obs.gradients.items() if norm == 0.0]
-        was_dead = self.verdict is not None and self.verdict.kind == "dead"
-        if (silent or no_gradient or was_dead) and not left_chance:
-            pinned = self._pinned_layer(obs)
-            if no_gradient and not silent and pinned and not was_dead:
-                return "saturated", (f"{name_span(no_gradient)} get exactly 0 gradient "
-                                     f"because {pinned} is pinned at its bounds; "
-                                     f"{self._accuracy_words(obs)}")
-            return "dead", dead_evidence(obs, silent, no_gradient)
-
+        dead = None if left_chance else self._dead(obs)
+        if dead:
+            return dead
         accuracy = self._accuracy_words(obs)
         if levels.probabilities_as_logits:
             floor = f"it can never go below its floor of {levels.floor:.4g}"
@@ -214,6 +199,21 @@ class Diagnosis:
         if not left_chance:
             return self._at_chance(obs, start, chance, accuracy)
         return "learning", f"{accuracy}; the loss is {obs.loss:.4g}, from {start:.4g}"
+
+    def _dead(self, obs: Observation) -> tuple[str, str] | None:
+        """Dead (no unit of a ReLU layer fires, a layer gets exactly 0 gradient, or dead before),
+        or saturated where the exactly-0 gradient comes from tanh/sigmoid units pinned at their
+        bounds; None if neither. Only for a run still at chance."""
+        silent = [name for name, share in obs.dead.items() if share >= 1.0]
+        no_gradient = [name for name, norm in obs.gradients.items() if norm == 0.0]
+        was_dead = self.verdict is not None and self.verdict.kind == "dead"
+        if not (silent or no_gradient or was_dead):
+            return None
+        pinned = self._pinned_layer(obs)
+        if no_gradient and not silent and pinned and not was_dead:
+            return "saturated", (f"{name_span(no_gradient)} get exactly 0 gradient because "
+                                 f"{pinned} is pinned at its bounds; {self._accuracy_words(obs)}")
+        return "dead", dead_evidence(obs, silent, no_gradient)
 
     def _at_chance(self, obs: Observation, start: float, chance: float,
                    accuracy: str) -> tuple[str, str]:
@@ -233,8 +233,8 @@ class Diagnosis:
         if pairs:
             name, share = max(pairs.items(), key=lambda item: item[1])
             return "saturated", (f"{name}'s units are pinned at a bound for {share:.0%} of "
-                                 f"(probe input, unit) pairs, and the loss ({obs.loss:.4g}) has "
-                                 f"not moved from {start:.4g}; {accuracy}")
+                                 f"(probe input, unit) pairs; the loss ({obs.loss:.4g}) sits at "
+                                 f"{start:.4g}; {accuracy}")
         if still and self.verdict.kind == "saturated":
             # Like a dead network: the run that saturated has not left chance since, even if
             # the optimizer has since shrunk the weights that pinned the units.

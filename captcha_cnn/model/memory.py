@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 from captcha_cnn.core.errors import ConfigError
+from captcha_cnn.model.gpu_memory import GPU_BASE_BYTES, gpu_free_memory
 
 FLOAT = 4  # Bytes of a float32.
 # TensorFlow, Keras and Python themselves, before any array of the run (measured: the smoke
@@ -110,15 +111,21 @@ def _gib(count: int) -> str:
     return f"{count / 2**30:.1f} GB"
 
 
-def _needed(config: dict) -> int:
-    return BASE_BYTES + sum(estimate(config).values())
+# What each memory holds: the host all three terms; a GPU the model and the batches (the data
+# stays in host memory and is fed to it a batch at a time).
+HOST_TERMS, GPU_TERMS = ("data", "model", "batch"), ("model", "batch")
 
 
-def _largest_that_fits(config: dict, section: str, key: str, available: int) -> int | None:
-    """The largest value of section.key below its current one with which the whole estimate
-    fits, by bisection (every term grows with each key); None if not even 1 fits."""
+def _needed(config: dict, terms: tuple = HOST_TERMS, base: int = BASE_BYTES) -> int:
+    sizes = estimate(config)
+    return base + sum(sizes[term] for term in terms)
+
+
+def _largest_that_fits(config: dict, section: str, key: str, fits_in) -> int | None:
+    """The largest value of section.key below its current one with which `fits_in(config)`
+    holds, by bisection (every term grows with each key); None if not even 1 fits."""
     def fits(value: int) -> bool:
-        return _needed({**config, section: {**config[section], key: value}}) <= available
+        return fits_in({**config, section: {**config[section], key: value}})
 
     low, high = 0, config[section][key]
     while high - low > 1:
@@ -127,10 +134,35 @@ def _largest_that_fits(config: dict, section: str, key: str, available: int) -> 
     return low or None
 
 
-def check_memory(config: dict, source: str, available: int | None = None) -> None:
+def _refuse(config: dict, source: str, where: str, available: int, terms: tuple,
+            base: int) -> None:
+    """Raise the one-line error for an estimate over `available`: the largest term, and the
+    first key (the largest term's first) whose lower value would fit, with that value."""
+    sizes = {term: size for term, size in estimate(config).items() if term in terms}
+    largest = max(sizes, key=sizes.get)
+    action = "lower data.width and data.height (the image size), or free memory"
+    for term in [largest, *(term for term in LOWER if term != largest)]:
+        section, key = LOWER[term]
+        if term == "model" and config["model"]["name"] != "classic":
+            continue  # Only the classic model has a width of its own.
+        value = _largest_that_fits(
+            config, section, key, lambda changed: _needed(changed, terms, base) <= available)
+        if value is not None:
+            action = f"lower {section}.{key} from {config[section][key]} to at most {value}"
+            break
+    holder = "the GPU" if where == "GPU memory" else "this machine"
+    raise ConfigError(f"{source}: needs about {_gib(_needed(config, terms, base))} of {where} "
+                      f"({largest} {_gib(sizes[largest])}), {holder} has {_gib(available)} free; "
+                      f"{action}")
+
+
+def check_memory(config: dict, source: str, available: int | None = None,
+                 gpu_available: int | None = None) -> None:
     """Refuse a config whose batch is larger than its training set, or whose estimated memory
-    is more than the machine has free, naming the key to lower and to what. Generated data
-    only: a folder's sizes are its own, counted as it is read (captcha_cnn.data.folder)."""
+    is more than the machine has free (its RAM, and the GPU it will train on, if any), naming
+    the key to lower and to what. Generated data only: a folder's sizes are its own, counted as
+    it is read (captcha_cnn.data.folder). `available` and `gpu_available` default to what this
+    machine has free now (gpu_memory.py reads the GPU's without TensorFlow)."""
     data, train = config["data"], config["train"]
     if data["source"] != "generator":
         return
@@ -139,19 +171,8 @@ def check_memory(config: dict, source: str, available: int | None = None) -> Non
                           f"data.train_size {data['train_size']}: a batch would hold the same "
                           f"captcha twice; lower train.batch_size to at most {data['train_size']}")
     available = available_memory() if available is None else available
-    if available is None or _needed(config) <= available:
-        return
-    terms = estimate(config)
-    largest = max(terms, key=terms.get)
-    action = "lower data.width and data.height (the image size), or free memory"
-    for term in [largest, *(term for term in LOWER if term != largest)]:
-        section, key = LOWER[term]
-        if term == "model" and config["model"]["name"] != "classic":
-            continue  # Only the classic model has a width of its own.
-        value = _largest_that_fits(config, section, key, available)
-        if value is not None:
-            action = f"lower {section}.{key} from {config[section][key]} to at most {value}"
-            break
-    raise ConfigError(f"{source}: needs about {_gib(_needed(config))} of memory ({largest} "
-                      f"{_gib(terms[largest])}), this machine has {_gib(available)} free; "
-                      f"{action}")
+    if available is not None and _needed(config) > available:
+        _refuse(config, source, "memory", available, HOST_TERMS, BASE_BYTES)
+    gpu_available = gpu_free_memory() if gpu_available is None else gpu_available
+    if gpu_available is not None and _needed(config, GPU_TERMS, GPU_BASE_BYTES) > gpu_available:
+        _refuse(config, source, "GPU memory", gpu_available, GPU_TERMS, GPU_BASE_BYTES)

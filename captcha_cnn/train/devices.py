@@ -21,7 +21,11 @@ import tensorflow as tf
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.machine import cpu_name
-from captcha_cnn.train.workers import stop_signals_end_the_process, wait_for_workers
+from captcha_cnn.train.workers import (
+    native_wait_limit,
+    stop_signals_end_the_process,
+    wait_for_workers,
+)
 
 
 @dataclass
@@ -138,7 +142,11 @@ def make_placement(train: dict) -> Placement:
         spec = _cluster_spec()
         wait_for_workers(spec["cluster"]["worker"], int(spec["task"]["index"]),
                          train["worker_wait_s"])
-        with stop_signals_end_the_process():
+        limit = (f"train.distribute multi_worker: TensorFlow's handshake with the workers of "
+                 f"TF_CONFIG did not finish within {train['worker_wait_s']:g} s "
+                 f"(train.worker_wait_s), though each accepted a connection: check that every "
+                 f"worker runs this command with the same TF_CONFIG cluster")
+        with stop_signals_end_the_process(), native_wait_limit(train["worker_wait_s"], limit):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
     replicas = strategy.num_replicas_in_sync
     if train["batch_size"] % replicas:

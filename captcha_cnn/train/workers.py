@@ -9,14 +9,22 @@ forever and ignored Ctrl-C and SIGTERM (their Python handlers never got to run).
    has moved on), polling, so a stop signal lands at once; after `train.worker_wait_s` the start
    gives up, naming the workers that did not answer.
 2. Then the strategy is built with the stop signals at their default action: nothing is trained
-   yet, so a stop there ends the process at once rather than never.
+   yet, so a stop there ends the process at once rather than never. TensorFlow's own handshake
+   (its coordination service waiting for every task) can still wait forever, for a peer that
+   accepts connections but never answers as TensorFlow, and while it waits TensorFlow's
+   preemption handler takes SIGTERM (Ctrl-C still ends it). So a watchdog process limits it to
+   `train.worker_wait_s` too: past that it prints one line and kills the waiting process, which
+   holds the interpreter and could not act on a timer of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 from captcha_cnn.core.errors import UserError
@@ -73,3 +81,32 @@ def stop_signals_end_the_process():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# The watchdog: a Python process of its own, so it runs while the waiting one cannot. It polls
+# its parent (a stop, or the end of the wait, ends it at once) and on the deadline prints the
+# message as the command's error line and kills the parent (SIGKILL: TensorFlow takes SIGTERM).
+WATCHDOG = """
+import os, signal, sys, time
+parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    if os.getppid() != parent:
+        sys.exit(0)
+    time.sleep(0.2)
+print("error: " + message, file=sys.stderr, flush=True)
+os.kill(parent, signal.SIGKILL)
+"""
+
+
+@contextlib.contextmanager
+def native_wait_limit(seconds: float, message: str):
+    """End this process with `message` as its one error line if the block has not returned
+    within `seconds`, even while native code holds the interpreter (see the module docstring)."""
+    watchdog = subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getpid()), str(seconds),
+                                 message], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        watchdog.kill()
+        watchdog.wait()

@@ -81,11 +81,16 @@ class Reading:
         closest = min(candidates, key=lambda reading: abs(loss - candidates[reading]))
         levels = self._chance(blocks, units, closest, output, unreachable)
         if not self._matches(loss, candidates[closest]):
+            # Above every reading (a regularizer adds to it; Keras reads the logits behind a
+            # saturated softmax, far past its clipped probabilities), the targets' own chance
+            # still bounds it from below: a loss that has not come down to it has not left it.
+            above = loss > candidates[closest]
             self.notes.append("the compiled loss is not a plain cross-entropy of these outputs "
-                              "(a regularizer, label smoothing or another loss): the "
-                              "probabilities check is off, and the loss is judged against where "
-                              "it started")
-            return replace(levels, chance_loss=None)
+                              "(a regularizer, label smoothing, Keras reading the logits behind "
+                              "a softmax, or another loss): the probabilities check is off, and "
+                              "the loss is judged against "
+                              + ("the targets' chance level" if above else "where it started"))
+            return levels if above else replace(levels, chance_loss=None)
         rivals = [value for reading, value in candidates.items()
                   if reading[:2] != closest[:2]]  # Another family or kind, either reduction.
         # Outputs still (near) uniform give readings that cannot be told apart yet. A rival is

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from helpers import REPO
@@ -114,3 +115,51 @@ def test_tensorflow_s_handshake_with_a_peer_that_never_answers_ends_after_the_li
            "(train.worker_wait_s)" in stderr
     assert "Traceback" not in stderr
     assert time.monotonic() - started < 200
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_the_group_ends_tensorflow_s_handshake_at_once(tmp_path):
+    """TensorFlow takes SIGTERM during its handshake; sent to the process group (as a terminal
+    or Slurm sends it), the watchdog acts on it: the command ends at once, saying so."""
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    mute = socket.socket()
+    mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    mute.bind(("localhost", int(workers[1].rsplit(":", 1)[1])))
+    mute.listen(16)
+    environment = dict(os.environ, TF_CONFIG=json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
+    process = subprocess.Popen(
+        [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress",
+         "--set", "train.distribute=multi_worker", "--set", "train.worker_wait_s=600",
+         "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")],
+        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not _watchdog_of(process.pid):  # TensorFlow's handshake has begun.
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.1)
+        time.sleep(1.0)  # Let the watchdog set its handlers (it is a fresh interpreter).
+        stopped = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        mute.close()
+    assert time.monotonic() - stopped < 30
+    assert process.returncode == -signal.SIGKILL, stderr
+    assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr
+
+
+def _watchdog_of(pid: int) -> bool:
+    """Whether a child of `pid` is the handshake's watchdog (Linux /proc)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text and b"deadline" in command:
+            return True
+    return False

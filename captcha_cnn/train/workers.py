@@ -86,9 +86,18 @@ def stop_signals_end_the_process():
 # The watchdog: a Python process of its own, so it runs while the waiting one cannot. It polls
 # its parent (a stop, or the end of the wait, ends it at once) and on the deadline prints the
 # message as the command's error line and kills the parent (SIGKILL: TensorFlow takes SIGTERM).
+# A SIGTERM or SIGHUP to the whole process group, which TensorFlow would take, it acts on.
 WATCHDOG = """
 import os, signal, sys, time
 parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+
+def stop(signum, frame):  # A stop sent to the process group (a terminal, Slurm) reaches us too.
+    print("stopped by " + signal.Signals(signum).name, file=sys.stderr, flush=True)
+    os.kill(parent, signal.SIGKILL)
+    sys.exit(0)
+
+for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, stop)
 deadline = time.monotonic() + seconds
 while time.monotonic() < deadline:
     if os.getppid() != parent:
@@ -99,12 +108,20 @@ os.kill(parent, signal.SIGKILL)
 """
 
 
+def _ignore_stops_until_handled() -> None:
+    """In the watchdog before it starts: a stop to the group before its handlers are set is
+    ignored (an ignored signal stays ignored across exec), so the limit always stays."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def native_wait_limit(seconds: float, message: str):
     """End this process with `message` as its one error line if the block has not returned
     within `seconds`, even while native code holds the interpreter (see the module docstring)."""
     watchdog = subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getpid()), str(seconds),
-                                 message], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                                 message], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                preexec_fn=_ignore_stops_until_handled)
     try:
         yield
     finally:

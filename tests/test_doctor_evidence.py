@@ -187,3 +187,34 @@ def test_a_nan_after_training_began_still_advises_a_lower_learning_rate():
     diagnosis.add(Observation(0, 2.30, 0.1))
     assert diagnosis.add(Observation(40, float("nan"))).advice.startswith(
         "lower the learning rate")
+
+
+# A classifier still at chance after training began, its loss BLOWN_FACTOR times a uniform
+# guess's: confidently wrong (Stack Overflow 47724077's raw inputs: 90 to 700x for 300 steps).
+@pytest.mark.parametrize("loss, kind", [(0.69 * 9, "plateau"), (0.69 * 11, "diverging")])
+def test_a_classifier_far_above_a_uniform_guess_after_training_began_is_diverging(loss, kind):
+    levels = Levels(chance_loss=0.57, chance_accuracy=0.74, uniform_loss=math.log(2),
+                    input_scale=5e5)
+    verdicts, diagnosis = kinds(levels, [Observation(0, 3.4e4, 0.26), Observation(15, loss, 0.74)])
+    assert verdicts == ["plateau", kind]
+    if kind == "diverging":
+        assert "within 10x a uniform guess's (0.693)" in diagnosis.verdict.evidence
+        assert diagnosis.verdict.advice.startswith("first scale the inputs to about unit range "
+                                                   "(the probe's reach 5e+05); then lower the "
+                                                   "learning rate")
+    # Before any training the same loss is the first look's: not judged (a start, not a trend).
+    assert kinds(levels, [Observation(0, loss, 0.26)])[0] == ["plateau"]
+
+
+def test_an_unmatched_loss_is_judged_against_the_lower_mean_chance():
+    """A loss above every plain reading, whose reduction is unknown: the per-unit (mean) chance
+    is its bound, so a summed chance cannot call a dead network's falling loss 'learning'."""
+    rng = np.random.default_rng(3)
+    targets = np.eye(2, dtype=np.float32)[(rng.random(128) < 0.25).astype(int)]
+    outputs = np.tile([[0.74, 0.26]], (128, 1))
+    reading = Reading(targets, None, None, ["softmax"], "float32")
+    levels = reading.read([outputs], 500.0)
+    # Nearest here: sigmoid logits held in [0, 1] (its best constant, per unit); summed over the
+    # two units it would be twice that.
+    assert levels.chance_loss == pytest.approx(lr.twin_levels(targets)[0])
+    assert "judged against the targets' chance level" in reading.notes[0]

@@ -25,15 +25,6 @@ from captcha_cnn.perf.doctor_panel.report import markdown
 # Cases the doctor gets wrong today, with what it says: the doctor's owners fix these, and a
 # fix turns the strict xfail into a failure here, so the list cannot go stale.
 KNOWN_MISSES: dict[str, str] = {
-    "so47724077": "plateau, not diverging: raw inputs up to 5e5 in the probe give a first loss "
-                  "of 3.4e4, 6e4x the labels' entropy (0.57); Keras reads the softmax's logits, "
-                  "so the probabilities check is off; the loss falls to 87-413 (150-700x the "
-                  "entropy, accuracy flipping between 26% and 77%, chance 74%) and is read as "
-                  "not yet off chance: no verdict says the loss stays far above it",
-    "so47724077-fixed": "learning, not dead: from step 15 every ReLU is silent and the first "
-                        "kernel gets exactly 0 gradient, accuracy is the majority's 74%, but the "
-                        "loss (0.68 to 0.58) is below its start (3.4e4, taken as chance), and "
-                        "left chance overrides dead",
     "so39217567": "plateau, not vanishing: the first layer's gradient is 1.6e-3 of the last's "
                   "all run (threshold 1e-4) while the output does not depend on the input "
                   "(spread 3e-5) and the loss never moves; raising the rate, what plateau "

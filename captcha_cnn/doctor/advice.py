@@ -67,9 +67,11 @@ def advise(kind: str, obs, levels, history: list, growth: float = 1.0) -> str:
                 "cross-entropy on probabilities, from_logits=False): a sigmoid cross-entropy with "
                 "logits must see raw outputs")
     if kind == "diverging" and growth >= 100.0:
-        return ("clip gradients (e.g. clipnorm=1.0) and lower the learning rate (by 3x to 10x): "
-                "the gradients exploded before the loss did; a diverged checkpoint cannot be "
-                "resumed")
+        return (f"{_scale_first(levels)}clip gradients (e.g. clipnorm=1.0) and lower the "
+                f"learning rate (by 3x to 10x): the gradients exploded before the loss did; a "
+                f"diverged checkpoint cannot be resumed")
+    if kind == "diverging":
+        return _scale_first(levels) + ADVICE[kind]
     return ADVICE[kind]
 
 

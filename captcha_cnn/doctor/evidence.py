@@ -26,6 +26,14 @@ def dead_outputs_evidence(obs) -> str:
             f"input: what they stand for is 0 for every input, and they get no gradient")
 
 
+def accuracy_words(obs, chance: float | None) -> str:
+    """The accuracy, against chance where known."""
+    if obs.accuracy is None:
+        return "accuracy not measured"
+    against = f" (chance {chance:.1%})" if chance is not None else ""
+    return f"accuracy {obs.accuracy:.1%}{against}"
+
+
 def alive_words(obs) -> str:
     """Why a plateau is not dead: units alive, gradients reaching every layer."""
     words = []

@@ -90,7 +90,11 @@ class Reading:
                               "a softmax, or another loss): the probabilities check is off, and "
                               "the loss is judged against "
                               + ("the targets' chance level" if above else "where it started"))
-            return levels if above else replace(levels, chance_loss=None)
+            if not above:
+                return replace(levels, chance_loss=None)
+            # Which reduction the loss uses is not known: the lower (mean) chance is the bound.
+            mean = closest._replace(reduction="mean")
+            return self._chance(blocks, units, mean, output, unreachable)
         rivals = [value for reading, value in candidates.items()
                   if reading[:2] != closest[:2]]  # Another family or kind, either reduction.
         # Outputs still (near) uniform give readings that cannot be told apart yet. A rival is
@@ -108,14 +112,17 @@ class Reading:
         summed = closest.reduction == "sum"
         if closest.family == "softmax":
             accuracy, per_block = lr.class_chance(blocks)
-            return Levels(chance_loss=per_block * (blocks.shape[1] if summed else 1),
-                          chance_accuracy=accuracy, unreachable=unreachable)
+            factor = blocks.shape[1] if summed else 1
+            return Levels(chance_loss=per_block * factor, chance_accuracy=accuracy,
+                          uniform_loss=math.log(blocks.shape[-1]) * factor,
+                          unreachable=unreachable)
         accuracy = lr.class_chance(blocks)[0] if blocks is not None else lr.unit_chance(units)[0]
         per_unit = lr.unit_chance(units)[1]
         if closest[:2] == ("sigmoid", "logits") and in_unit_range(output, self.tolerance):
             per_unit = lr.twin_levels(units)[0]  # Logits held in [0, 1]: a higher best constant.
-        return Levels(chance_loss=per_unit * (units.shape[1] if summed else 1),
-                      chance_accuracy=accuracy, unreachable=unreachable)
+        factor = units.shape[1] if summed else 1
+        return Levels(chance_loss=per_unit * factor, chance_accuracy=accuracy,
+                      uniform_loss=math.log(2.0) * factor, unreachable=unreachable)
 
     def _pitfall(self, levels: Levels, closest: lr.Reading, output, blocks, units) -> Levels:
         summed = closest.reduction == "sum"

@@ -4,7 +4,8 @@ Pure Python, no TensorFlow: the Keras callback, the training loop and the offlin
 `metrics.jsonl` all feed `Observation`s to a `Diagnosis` and read the same `Verdict`s back.
 
 The kinds, in the order they are tried (the first that holds is the verdict):
-- `diverging`: the loss is NaN or infinite, or more than twice where it started;
+- `diverging`: the loss is NaN or infinite, or more than twice where it started (or, for a
+  classifier at chance once training began, BLOWN_FACTOR times a uniform guess's);
 - `exploding`: the largest layer gradient is EXPLODING_FACTOR times its first look's or more,
   while the loss is still finite and not yet twice its start, and not falling (at its start,
   or above its lowest so far): the warning before `diverging`;
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from captcha_cnn.core.config_rules import VERDICT_KINDS
 from captcha_cnn.doctor.advice import ADVICE, advise  # noqa: F401 (ADVICE: re-exported)
 from captcha_cnn.doctor.evidence import (
+    accuracy_words,
     alive_words,
     dead_evidence,
     dead_outputs_evidence,
@@ -60,10 +62,10 @@ DIVERGING_FACTOR = 2.0
 EXPLODING_FACTOR = 100.0
 VANISHING_RATIO = 1e-4
 SATURATED_SHARE = 0.5
-# Pinned (input, unit) pairs and RISING_SHARE (exploding only while the loss is this far above
-# its lowest) were measured on the doctor panel: docs/doctor.md, "Thresholds".
-PINNED_SHARE = 0.3
-RISING_SHARE = 0.1
+# Measured on the doctor panel (docs/doctor.md, "Thresholds"): pinned (input, unit) pairs,
+# exploding only while the loss is RISING_SHARE above its lowest, and a classifier BLOWN_FACTOR
+# times a uniform guess's loss after training began (confidently wrong, not slow).
+PINNED_SHARE, RISING_SHARE, BLOWN_FACTOR = 0.3, 0.1, 10.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class Levels:
     one_unit_softmax: bool = False  # A softmax over one unit: always 1, no gradient.
     unreachable: str = ""  # Evidence that the outputs cannot reach the targets, if they cannot.
     input_scale: float = 0.0  # The largest absolute value among the probe's float inputs.
+    uniform_loss: float | None = None  # A classifier's loss for uniform outputs (ln K).
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,7 @@ class Diagnosis:
         dead = None if left_chance else self._dead(obs)
         if dead:
             return dead
-        accuracy = self._accuracy_words(obs)
+        accuracy = accuracy_words(obs, self.levels.chance_accuracy)
         if levels.probabilities_as_logits:
             floor = f"it can never go below its floor of {levels.floor:.4g}"
             fed = ("sigmoid outputs into a sigmoid cross-entropy with logits"
@@ -196,6 +199,11 @@ class Diagnosis:
                                  f"and {floor}"
             return "probabilities_as_logits", (f"the loss is fed {fed} where it expects "
                                                f"logits, so {floor}; {accuracy}")
+        if not left_chance and self.history and levels.uniform_loss \
+                and obs.loss > BLOWN_FACTOR * levels.uniform_loss:
+            return "diverging", (f"training has not brought the loss ({obs.loss:.4g}) within "
+                                 f"{BLOWN_FACTOR:g}x a uniform guess's ({levels.uniform_loss:.3g}):"
+                                 f" the outputs are confidently wrong; {accuracy}")
         if not left_chance:
             return self._at_chance(obs, start, chance, accuracy)
         return "learning", f"{accuracy}; the loss is {obs.loss:.4g}, from {start:.4g}"
@@ -211,8 +219,9 @@ class Diagnosis:
             return None
         pinned = self._pinned_layer(obs)
         if no_gradient and not silent and pinned and not was_dead:
+            accuracy = accuracy_words(obs, self.levels.chance_accuracy)
             return "saturated", (f"{name_span(no_gradient)} get exactly 0 gradient because "
-                                 f"{pinned} is pinned at its bounds; {self._accuracy_words(obs)}")
+                                 f"{pinned} is pinned at its bounds; {accuracy}")
         return "dead", dead_evidence(obs, silent, no_gradient)
 
     def _at_chance(self, obs: Observation, start: float, chance: float,
@@ -289,10 +298,3 @@ class Diagnosis:
             if obs.accuracy >= level + (factor - 1.0) * min(level, 1.0 - level):
                 return True
         return obs.loss < (1.0 - PLATEAU_TOLERANCE) * min(start, chance)
-
-    def _accuracy_words(self, obs: Observation) -> str:
-        if obs.accuracy is None:
-            return "accuracy not measured"
-        chance = self.levels.chance_accuracy
-        against = f" (chance {chance:.1%})" if chance is not None else ""
-        return f"accuracy {obs.accuracy:.1%}{against}"

@@ -86,7 +86,8 @@ def stop_signals_end_the_process():
 # The watchdog: a Python process of its own, so it runs while the waiting one cannot. It polls
 # its parent (a stop, or the end of the wait, ends it at once) and on the deadline prints the
 # message as the command's error line and kills the parent (SIGKILL: TensorFlow takes SIGTERM).
-# A SIGTERM or SIGHUP to the whole process group, which TensorFlow would take, it acts on.
+# A stop to the whole process group it acts on too: a SIGTERM or SIGHUP, which TensorFlow would
+# take, and a Ctrl-C, which would otherwise end the watchdog with a KeyboardInterrupt traceback.
 WATCHDOG = """
 import os, signal, sys, time
 parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
@@ -96,7 +97,7 @@ def stop(signum, frame):  # A stop sent to the process group (a terminal, Slurm)
     os.kill(parent, signal.SIGKILL)
     sys.exit(0)
 
-for signum in (signal.SIGTERM, signal.SIGHUP):
+for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(signum, stop)
 deadline = time.monotonic() + seconds
 while time.monotonic() < deadline:
@@ -111,7 +112,7 @@ os.kill(parent, signal.SIGKILL)
 def _ignore_stops_until_handled() -> None:
     """In the watchdog before it starts: a stop to the group before its handlers are set is
     ignored (an ignored signal stays ignored across exec), so the limit always stays."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
 
 

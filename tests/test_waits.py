@@ -118,12 +118,15 @@ def test_tensorflow_s_handshake_with_a_peer_that_never_answers_ends_after_the_li
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_to_the_group_ends_tensorflow_s_handshake_at_once(tmp_path, stop):
-    """TensorFlow takes SIGTERM during its handshake; sent to the process group (as a terminal
-    or Slurm sends it), the watchdog acts on it: the command ends at once, saying so. A Ctrl-C
-    (SIGINT to the group) ends the waiting process itself, and the watchdog says so without a
-    traceback of its own."""
+@pytest.mark.parametrize("stop, to_group", [(signal.SIGTERM, True), (signal.SIGINT, True),
+                                            (signal.SIGTERM, False), (signal.SIGHUP, False)],
+                         ids=["SIGTERM-group", "SIGINT-group", "SIGTERM-pid", "SIGHUP-pid"])
+def test_a_stop_ends_tensorflow_s_handshake_at_once(tmp_path, stop, to_group):
+    """TensorFlow's handler would take SIGTERM during its handshake. Sent to the process group
+    (as a terminal or Slurm sends it), the watchdog acts on it; sent to the process alone (`kill
+    PID`, docker stop), it stays pending, held blocked in every thread, where the watchdog sees
+    it. Either way the command ends at once, saying so. A Ctrl-C (SIGINT to the group) ends the
+    waiting process itself, and the watchdog says so without a traceback of its own."""
     workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
     mute = socket.socket()
     mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -144,7 +147,7 @@ def test_a_stop_to_the_group_ends_tensorflow_s_handshake_at_once(tmp_path, stop)
             time.sleep(0.1)
         time.sleep(1.0)  # Let the watchdog set its handlers (it is a fresh interpreter).
         stopped = time.monotonic()
-        os.killpg(process.pid, stop)
+        (os.killpg if to_group else os.kill)(process.pid, stop)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

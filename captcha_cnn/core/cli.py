@@ -23,7 +23,13 @@ if _QUIET_LOG_LEVEL:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
 from captcha_cnn.core.errors import StopSignal, UserError  # noqa: E402
-from captcha_cnn.core.signals import give_back_signals, raise_stop_signal, take_signals  # noqa: E402
+from captcha_cnn.core.signals import (  # noqa: E402
+    NATIVE_TAKEN,
+    give_back_signals,
+    raise_stop_signal,
+    stop_signals_held,
+    take_signals,
+)
 
 
 def make_verbose() -> None:
@@ -61,7 +67,9 @@ def native_stderr_hidden():
 def import_tensorflow_quietly(say_device: bool = True) -> None:
     """Import TensorFlow and let it look for GPUs with its start-up chatter hidden; say in our
     own words, once, when there is no GPU (if `say_device`: the command is about to train)."""
-    with native_stderr_hidden():
+    # The threads TensorFlow starts here inherit the held stops and keep them blocked: a SIGTERM
+    # to the process then reaches Python, never TensorFlow's own handler (core.signals).
+    with native_stderr_hidden(), stop_signals_held(NATIVE_TAKEN):
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")

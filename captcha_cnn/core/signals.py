@@ -33,18 +33,28 @@ def give_back_signals(previous: dict) -> None:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+# The stop signals TensorFlow's native threads would take (its preemption handler catches
+# SIGTERM); Ctrl-C it leaves to Python.
+NATIVE_TAKEN = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
-def stop_signals_held():
-    """Block Ctrl-C, SIGTERM and SIGHUP while the block runs; any that came are delivered when it
-    ends. For starting worker processes: a stop must not cut the start in half (a worker would
-    read half its start-up data), and the workers inherit the blocked mask until their
-    initializer (`ignore_stop_signals`), so a Ctrl-C sent to the whole process group cannot
-    reach one that is still starting. Whatever starts inside the block must not unblock them
-    (multiprocessing's resource tracker does: see data.captchas._start_workers)."""
+def stop_signals_held(signums=STOP_SIGNALS):
+    """Block these signals (Ctrl-C, SIGTERM and SIGHUP by default) while the block runs; any that
+    came are delivered when it ends. Threads and processes started inside inherit the blocked
+    mask:
+    - worker processes keep it until their initializer (`ignore_stop_signals`), so a start is
+      not cut in half (a worker would read half its start-up data) and a Ctrl-C sent to the
+      whole process group cannot reach one that is still starting. Whatever starts inside the
+      block must not unblock them (multiprocessing's resource tracker does: see
+      data.captchas._start_workers);
+    - TensorFlow's native threads (NATIVE_TAKEN, around its import and its handshake) keep it
+      for good, so a stop sent to the process reaches the main thread, or stays pending where
+      a watchdog can see it (train.workers), never a native handler that swallows it."""
     received = []
     # Blocked in this thread (which the workers inherit); recorded if another thread takes one.
-    previous = take_signals(STOP_SIGNALS, lambda signum, frame: received.append(signum))
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    previous = take_signals(signums, lambda signum, frame: received.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
     try:
         yield
     finally:

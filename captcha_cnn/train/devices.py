@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.core.machine import cpu_name
+from captcha_cnn.core.signals import NATIVE_TAKEN, stop_signals_held
 from captcha_cnn.train.workers import (
     native_wait_limit,
     stop_signals_end_the_process,
@@ -146,7 +147,8 @@ def make_placement(train: dict) -> Placement:
                  f"TF_CONFIG did not finish within {train['worker_wait_s']:g} s "
                  f"(train.worker_wait_s), though each accepted a connection: check that every "
                  f"worker runs this command with the same TF_CONFIG cluster")
-        with stop_signals_end_the_process(), native_wait_limit(train["worker_wait_s"], limit):
+        with stop_signals_held(NATIVE_TAKEN), stop_signals_end_the_process(), \
+                native_wait_limit(train["worker_wait_s"], limit):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
     replicas = strategy.num_replicas_in_sync
     if train["batch_size"] % replicas:

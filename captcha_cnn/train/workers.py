@@ -15,6 +15,9 @@ forever and ignored Ctrl-C and SIGTERM (their Python handlers never got to run).
    preemption handler takes SIGTERM (Ctrl-C still ends it). So a watchdog process limits it to
    `train.worker_wait_s` too: past that it prints one line and kills the waiting process, which
    holds the interpreter and could not act on a timer of its own.
+3. SIGTERM and SIGHUP are held blocked in every thread while TensorFlow is imported and while
+   it waits (`core.signals.stop_signals_held`), so one sent to the process stays pending instead
+   of reaching TensorFlow's handler: the watchdog sees it and ends the wait at once.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sys
 import time
 
 from captcha_cnn.core.errors import UserError
-from captcha_cnn.core.signals import STOP_SIGNALS
+from captcha_cnn.core.signals import NATIVE_TAKEN, STOP_SIGNALS
 
 POLL_S = 0.2  # Between connection attempts: a stop signal waits at most this long.
 
@@ -86,16 +89,28 @@ def stop_signals_end_the_process():
 # The watchdog: a Python process of its own, so it runs while the waiting one cannot. It polls
 # its parent (a stop, or the end of the wait, ends it at once) and on the deadline prints the
 # message as the command's error line and kills the parent (SIGKILL: TensorFlow takes SIGTERM).
-# A stop to the whole process group it acts on too: a SIGTERM or SIGHUP, which TensorFlow would
-# take, and a Ctrl-C, which would otherwise end the watchdog with a KeyboardInterrupt traceback.
+# It acts on a stop too, printing "stopped by ..." and killing the parent:
+# - one sent to the parent alone (`kill PID`, docker stop), which waits blocked in the parent
+#   (`stop_signals_held`): it reads the parent's pending signals from /proc (Linux);
+# - one sent to the whole process group (a terminal, Slurm), which reaches it as well: a SIGTERM
+#   or SIGHUP, and a Ctrl-C, which would otherwise end it with a KeyboardInterrupt traceback.
 WATCHDOG = """
 import os, signal, sys, time
 parent, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+watched = [signal.Signals(int(number)) for number in sys.argv[4].split(",")]
 
-def stop(signum, frame):  # A stop sent to the process group (a terminal, Slurm) reaches us too.
+def stop(signum, frame=None):
     print("stopped by " + signal.Signals(signum).name, file=sys.stderr, flush=True)
     os.kill(parent, signal.SIGKILL)
     sys.exit(0)
+
+def pending():
+    try:
+        with open(f"/proc/{parent}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        return int(fields["ShdPnd"], 16) | int(fields["SigPnd"], 16)
+    except (OSError, KeyError, ValueError):
+        return 0
 
 for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(signum, stop)
@@ -103,6 +118,10 @@ deadline = time.monotonic() + seconds
 while time.monotonic() < deadline:
     if os.getppid() != parent:
         sys.exit(0)
+    held = pending()
+    for signum in watched:
+        if held & (1 << (signum - 1)):
+            stop(signum)
     time.sleep(0.2)
 print("error: " + message, file=sys.stderr, flush=True)
 os.kill(parent, signal.SIGKILL)
@@ -111,18 +130,21 @@ os.kill(parent, signal.SIGKILL)
 
 def _ignore_stops_until_handled() -> None:
     """In the watchdog before it starts: a stop to the group before its handlers are set is
-    ignored (an ignored signal stays ignored across exec), so the limit always stays."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    ignored (an ignored signal stays ignored across exec), so the limit always stays; the
+    stops its parent holds blocked it lets through (a mask is inherited)."""
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 @contextlib.contextmanager
 def native_wait_limit(seconds: float, message: str):
     """End this process with `message` as its one error line if the block has not returned
     within `seconds`, even while native code holds the interpreter (see the module docstring)."""
+    watched = ",".join(str(int(signum)) for signum in NATIVE_TAKEN)
     watchdog = subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getpid()), str(seconds),
-                                 message], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                preexec_fn=_ignore_stops_until_handled)
+                                 message, watched], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, preexec_fn=_ignore_stops_until_handled)
     try:
         yield
     finally:

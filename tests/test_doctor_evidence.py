@@ -58,6 +58,17 @@ def test_a_grown_gradient_is_exploding_only_while_the_loss_is_not_falling(loss, 
     assert verdicts[-1] == kind
 
 
+# A loss fed targets its outputs cannot reach falls below 0 (Stack Overflow 50079585: 0.74 to
+# -80): near its lowest it is falling, not exploding, though 10% of -85 is a lower number.
+@pytest.mark.parametrize("loss, kind", [(-80.0, "learning"), (-70.0, "exploding")])
+def test_a_negative_loss_near_its_lowest_is_falling(loss, kind):
+    grads = lambda norm: {"conv": norm, "out": norm}  # noqa: E731
+    verdicts, _ = kinds(TEN, [Observation(0, 0.74, 0.1, gradients=grads(0.04)),
+                              Observation(100, -85.0, 0.8, gradients=grads(1.0)),
+                              Observation(200, loss, 0.8, gradients=grads(5.5))])
+    assert verdicts[-1] == kind
+
+
 # Pinned (input, unit) pairs: healthy first looks 0.14 at most, inputs of +-100 0.53.
 @pytest.mark.parametrize("share, first, later", [(0.14, "plateau", "plateau"),
                                                  (0.35, "plateau", "saturated"),

@@ -141,7 +141,7 @@ class Doctor(keras.callbacks.Callback):
                              and layer.name not in watched.outputs
                              and getattr(layer, "bias", None) is not None}
         self._layer_names = [name for name, _ in owners]
-        self._look = mr.compile_look(model, watched, owners)
+        self._look = mr.compile_look(model, watched, owners, len(leaves(self._inputs)[0]))
         outputs = mr.output_layers(model)
         activations = [mr.activation_of(layer) if layer is not None else None
                        for layer in outputs] or [None]

@@ -9,6 +9,7 @@ one, with no second model built over the graph (which nested and subclassed mode
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import keras
@@ -122,9 +123,30 @@ def unit_readings(kind: str, values: tf.Tensor) -> tf.Tensor:
     return tf.stack([tf.reduce_max(slopes, axis=0), pinned])
 
 
-def compile_look(model, watched: Watched, owners: list[tuple[str, list]]):
-    """One compiled pass on the probe: outputs (flat list), the compiled loss, each owner's
-    gradient norm (-1: no path to the loss) and each watched layer's unit readings."""
+# Gradients are read from this many of the probe's examples, spread over it; the outputs, the
+# loss and the units from all of them, in a forward pass of their own. Backpropagation costs
+# about twice the forward pass: on the overhead benchmark's probe of 128 a look took 35 ms with
+# every example's gradient and 23 ms with 32 (docs/doctor.md, "Overhead").
+GRADIENT_EXAMPLES = 32
+
+
+def gradient_rows(count: int, wanted: int = GRADIENT_EXAMPLES) -> list[int] | None:
+    """The rows of a probe of `count` examples whose gradient is taken: `wanted` rows spread
+    evenly over it, so a probe sorted by class still gives every class; None: all of them."""
+    if count <= wanted:
+        return None
+    return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
+
+
+def compile_look(model, watched: Watched, owners: list[tuple[str, list]], count: int):
+    """One compiled look at a probe of `count` examples: outputs (flat list), the compiled
+    loss, each owner's gradient norm (-1: no path to the loss; taken on `gradient_rows`) and
+    each watched layer's unit readings."""
+    chosen = gradient_rows(count)
+
+    def forward(inputs, targets):
+        outputs = model(inputs, training=False)
+        return outputs, model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=False)
 
     @tf.function
     def look(inputs, targets):
@@ -138,14 +160,20 @@ def compile_look(model, watched: Watched, owners: list[tuple[str, list]]):
                 return result
             object.__setattr__(layer, "call", catching)  # For this trace only.
         try:
-            with tf.GradientTape() as tape:
-                outputs = model(inputs, training=False)
-                loss = model.compute_loss(x=inputs, y=targets, y_pred=outputs, training=False)
+            # With chosen rows, the whole probe's pass is not taped: they get a pass of their own.
+            with tf.GradientTape() if chosen is None else contextlib.nullcontext() as tape:
+                outputs, loss = forward(inputs, targets)
         finally:
             for layer in watched.layers:
                 object.__delattr__(layer, "call")
         weights = [w for _, layer_weights in owners for w in layer_weights]
-        gradients = tape.gradient(loss, weights)
+        if chosen is None:
+            gradients = tape.gradient(loss, weights)
+        else:
+            with tf.GradientTape() as tape:
+                _, chosen_loss = forward(*tf.nest.map_structure(
+                    lambda leaf: tf.gather(leaf, chosen), (inputs, targets)))
+            gradients = tape.gradient(chosen_loss, weights)
         norms, index = [], 0
         for _, layer_weights in owners:
             squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32)))

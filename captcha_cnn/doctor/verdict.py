@@ -272,8 +272,10 @@ class Diagnosis:
 
     def _falling(self, obs: Observation, start: float, chance: float) -> bool:
         """The loss has left its start (or chance) and is at, or near, its lowest so far."""
-        below_start = obs.loss < (1.0 - PLATEAU_TOLERANCE) * min(start, chance)
-        return below_start and obs.loss <= (1.0 + RISING_SHARE) * self._lowest_loss
+        # Distances, not factors: a loss fed targets its outputs cannot reach may fall below 0.
+        level = min(start, chance)
+        below_start = obs.loss < level - PLATEAU_TOLERANCE * abs(level)
+        return below_start and obs.loss <= self._lowest_loss + RISING_SHARE * abs(self._lowest_loss)
 
     @staticmethod
     def _first_to_last(obs: Observation) -> float | None:

@@ -15,9 +15,11 @@ from captcha_cnn.doctor import loss_reading as lr
 from captcha_cnn.doctor.advice import RAW_INPUT_SCALE
 from captcha_cnn.doctor.reading import Reading
 from captcha_cnn.doctor.verdict import (
+    FLAT_OUTPUT_SPREAD,
     PINNED_SHARE,
     RISING_SHARE,
     VANISHING_RATIO,
+    WEAK_VANISHING_RATIO,
     Diagnosis,
     Levels,
     Observation,
@@ -229,3 +231,31 @@ def test_an_unmatched_loss_is_judged_against_the_lower_mean_chance():
     # two units it would be twice that.
     assert levels.chance_loss == pytest.approx(lr.twin_levels(targets)[0])
     assert "judged against the targets' chance level" in reading.notes[0]
+
+
+# A weak ratio with flat outputs, once the loss sat still: Stack Overflow 39217567's three
+# sigmoid layers (N(0, 0.05) weights) 1.3e-3 with outputs varying 5e-5 as much as the targets;
+# its fix (ReLU layers) 0.015 and 2.5e-4. Outputs that vary, or a first look, are not judged.
+@pytest.mark.parametrize("ratio, spread, later", [
+    (1.3e-3, 5e-5, "vanishing"), (1.3e-3, None, "plateau"), (1.3e-3, 2e-3, "plateau"),
+    (WEAK_VANISHING_RATIO * 1.1, 5e-5, "plateau"), (0.015, 2.5e-4, "plateau")])
+def test_a_weak_ratio_with_flat_outputs_is_vanishing(ratio, spread, later):
+    look = lambda step: Observation(step, 0.25, 0.5, gradients={"first": ratio, "last": 1.0},  # noqa: E731
+                                    output_spread=spread)
+    verdicts, diagnosis = kinds(Levels(chance_loss=0.25, chance_accuracy=0.5), [look(0), look(6)])
+    assert verdicts == ["plateau", later]
+    if later == "vanishing":
+        assert "the outputs barely depend on the input (they vary 5e-05 as much as the " \
+               "targets)" in diagnosis.verdict.evidence
+        assert FLAT_OUTPUT_SPREAD == 1e-3
+
+
+def test_the_output_spread_is_a_share_of_the_targets_spread():
+    targets = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    reading = Reading(targets, None, None, ["sigmoid"], "float32")
+    outputs = np.array([[0.5, 0.5], [0.5, 0.502], [0.5, 0.5], [0.5, 0.502]])
+    assert reading.spread([outputs]) == pytest.approx(0.001 / 0.5)  # std 0.001 against 0.5
+    assert reading.spread([np.full((4, 2), 0.5)]) == 0.0
+    assert reading.spread([outputs, outputs]) is None  # Several outputs: not measured.
+    assert Reading(np.ones((4, 2), np.float32), None, None, ["sigmoid"],
+                   "float32").spread([outputs]) is None  # Targets that do not vary.

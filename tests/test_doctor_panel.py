@@ -24,12 +24,7 @@ from captcha_cnn.perf.doctor_panel.report import markdown
 
 # Cases the doctor gets wrong today, with what it says: the doctor's owners fix these, and a
 # fix turns the strict xfail into a failure here, so the list cannot go stale.
-KNOWN_MISSES: dict[str, str] = {
-    "so39217567": "plateau, not vanishing: the first layer's gradient is 1.6e-3 of the last's "
-                  "all run (threshold 1e-4) while the output does not depend on the input "
-                  "(spread 3e-5) and the loss never moves; raising the rate, what plateau "
-                  "advises, leaves it at 0.25 for 6,000 steps at SGD 0.1 to 3",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def test_the_panel_has_fifteen_faulty_programs_each_with_its_fix():

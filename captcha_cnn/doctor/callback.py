@@ -186,6 +186,7 @@ class Doctor(keras.callbacks.Callback):
             self._reading.notes.clear()
         observation = Observation(
             step=step, loss=loss, accuracy=self._reading.accuracy(outputs),
+            output_spread=self._reading.spread(outputs),
             dead={name: float(np.mean(values <= 0.0)) for name, values in readings.items()
                   if self._kinds[name] == "relu" and name not in self._outputs},
             dead_outputs={name: float(np.mean(values <= 0.0))

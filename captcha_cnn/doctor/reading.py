@@ -56,6 +56,23 @@ class Reading:
         threshold = 0.5 if in_unit_range(output, self.tolerance) else 0.0
         return float(np.mean((output.reshape(units.shape) > threshold) == (units > 0.5)))
 
+    def spread(self, outputs: list) -> float | None:
+        """How much the outputs vary over the probe, as a share of how much the targets do
+        (each the largest standard deviation over examples of one unit): near 0, the outputs
+        do not depend on the input. None for several outputs or targets of another shape."""
+        output = self._single(outputs)
+        if output is None or not len(output):
+            return None
+        blocks = lr.class_blocks(self.targets, output, self._classes(output))
+        targets = np.asarray(blocks if blocks is not None else self.targets, dtype=np.float64)
+        output, targets = output.reshape(len(output), -1), targets.reshape(len(targets), -1)
+        if targets.shape != output.shape:
+            return None
+        target_spread = float(targets.std(axis=0).max())
+        if not np.isfinite(target_spread) or target_spread <= 0.0:
+            return None
+        return float(output.std(axis=0).max()) / target_spread
+
     def read(self, outputs: list, loss: float) -> Levels | None:
         output = self._single(outputs)
         if output is None:

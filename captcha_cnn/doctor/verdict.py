@@ -23,8 +23,10 @@ The kinds, in the order they are tried (the first that holds is the verdict):
 - `saturated`: at chance, SATURATED_SHARE of some tanh/sigmoid layer's units (or of its (input,
   unit) pairs; PINNED_SHARE once the loss sat still past the first look) pinned at a bound for
   every probe input, passing almost no gradient; it stays so until the run leaves chance;
-- `vanishing`: at chance, the first layer's gradient under VANISHING_RATIO of the last's (once
-  vanishing, under 10x that: one look's noise does not end it);
+- `vanishing`: at chance, the first layer's gradient under VANISHING_RATIO of the last's, or
+  under WEAK_VANISHING_RATIO once the loss sat still past the first look with outputs that
+  hardly vary over the probe (under FLAT_OUTPUT_SPREAD of the targets' spread); once vanishing,
+  under 10x that: one look's noise does not end it;
 - `plateau`: the loss sits at its starting or chance level, units alive, gradients reaching every
   layer: a slow start, not a dead network;
 - `learning`: accuracy has left chance, or the loss has fallen below where it started.
@@ -61,6 +63,10 @@ DIVERGING_FACTOR = 2.0
 # a tanh layer with weights of std 3 (which learns) 12.5%, sigmoid biases of +10 (stall) 100%.
 EXPLODING_FACTOR = 100.0
 VANISHING_RATIO = 1e-4
+# A weaker ratio is vanishing too once the run has sat at chance past its first look with
+# outputs that hardly depend on the input (docs/doctor.md, "Thresholds": Stack Overflow
+# 39217567's three sigmoid layers, 1.3e-3 and 5e-5; fixed and healthy models 0.015 or more).
+WEAK_VANISHING_RATIO, FLAT_OUTPUT_SPREAD = 4e-3, 1e-3
 SATURATED_SHARE = 0.5
 # Measured on the doctor panel (docs/doctor.md, "Thresholds"): pinned (input, unit) pairs,
 # exploding only while the loss is RISING_SHARE above its lowest, and a classifier BLOWN_FACTOR
@@ -82,6 +88,8 @@ class Observation:
     biases: Mapping[str, float] = field(default_factory=dict)  # mean bias per ReLU layer
     pinned: Mapping[str, float] = field(default_factory=dict)  # pairs pinned, tanh/sigmoid
     dead_outputs: Mapping[str, float] = field(default_factory=dict)  # ReLU output layers
+    # How much the outputs vary over the probe, as a share of the targets' (None: not measured).
+    output_spread: float | None = None
 
 
 @dataclass(frozen=True)
@@ -252,11 +260,16 @@ class Diagnosis:
                                  f"moved from {start:.4g}; {accuracy}")
         ratio = self._first_to_last(obs)
         was_vanishing = self.verdict is not None and self.verdict.kind == "vanishing"
-        if ratio is not None and ratio < VANISHING_RATIO * (10.0 if was_vanishing else 1.0):
+        factor = 10.0 if was_vanishing else 1.0
+        flat = still and obs.output_spread is not None and obs.output_spread < FLAT_OUTPUT_SPREAD
+        if ratio is not None and (ratio < VANISHING_RATIO * factor
+                                  or flat and ratio < WEAK_VANISHING_RATIO * factor):
             names = list(obs.gradients)
+            flatness = (f"; the outputs barely depend on the input (they vary "
+                        f"{obs.output_spread:.2g} as much as the targets)" if flat else "")
             return "vanishing", (f"the first layer's gradient ({names[0]}) is {ratio:.2g} of "
                                  f"the last's ({names[-1]}) while the loss ({obs.loss:.4g}) "
-                                 f"sits at {start:.4g}; {accuracy}")
+                                 f"sits at {start:.4g}{flatness}; {accuracy}")
         return "plateau", (f"the loss ({obs.loss:.4g}) sits at its starting or chance level "
                            f"({start:.4g}, {chance:.4g}); {accuracy}; "
                            f"{alive_words(obs)}")

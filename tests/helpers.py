@@ -3,6 +3,7 @@ here, never from each other."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def default_stop_signals():
+    """In a child process (`preexec_fn`): the stop signals' default handling, whatever this test
+    process inherited. A shell starts background jobs with SIGINT ignored and nohup ignores
+    SIGHUP; the commands keep an ignored signal ignored (by design), which would turn tests
+    that send one into no-ops or hangs."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)

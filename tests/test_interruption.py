@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, default_stop_signals
 
 import train as train_script
 from captcha_cnn.core.cli import run_cli
@@ -29,14 +29,6 @@ LONG_SMOKE = ["--set", "train.steps=100", "--set", "train.eval_every=10",
 
 def metrics(path):
     return [{k: v for k, v in row.items() if k not in TIMING} for row in RunDir(path).read_metrics()]
-
-
-def default_stop_signals():
-    """In the child: the stop signals' default handling, whatever this test process inherited.
-    A shell starts background jobs with SIGINT ignored and nohup ignores SIGHUP; the training
-    keeps an ignored signal ignored (by design), which would turn these tests into no-ops."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)
 
 
 def start_training(run_dir, data_dir, *extra):

@@ -12,18 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, default_stop_signals
 
 import train as train_script
 from captcha_cnn.core.cli import run_cli
 
 SMOKE = ["--config", "smoke.yaml", "--no-progress"]
-
-
-def default_stop_signals():
-    """In the child: default handling of the stop signals, whatever this process inherited."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
 
 
 def tensorflow_loading(process, run_dir: Path) -> bool:

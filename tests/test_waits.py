@@ -1,6 +1,7 @@
 """Every wait has a limit and the stop signals end it: a multi-worker start whose peer never
 comes gives up after train.worker_wait_s naming it, and SIGTERM or Ctrl-C end the wait at once."""
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, default_stop_signals
 
 from captcha_cnn.core.errors import UserError
 from captcha_cnn.train.workers import wait_for_workers
@@ -42,8 +43,9 @@ def test_a_missing_worker_is_named_after_the_limit():
     assert 1 <= time.monotonic() - started < 5
 
 
-def start_lonely_worker(tmp_path, wait_s):
-    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+def start_lonely_worker(tmp_path, wait_s, workers=None):
+    """`train.py` as worker 0 of two (`workers`, else two free ports), in a session of its own."""
+    workers = workers or [f"localhost:{free_port()}", f"localhost:{free_port()}"]
     environment = dict(os.environ, TF_CONFIG=json.dumps(
         {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
     return workers, subprocess.Popen(
@@ -51,7 +53,7 @@ def start_lonely_worker(tmp_path, wait_s):
          "--set", "train.distribute=multi_worker", "--set", f"train.worker_wait_s={wait_s}",
          "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")],
         cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        preexec_fn=default_stop_signals, start_new_session=True)
 
 
 @pytest.mark.slow
@@ -85,31 +87,31 @@ def _listening(address: str) -> bool:
         return False
 
 
-@pytest.mark.slow
-def test_tensorflow_s_handshake_with_a_peer_that_never_answers_ends_after_the_limit(tmp_path):
-    """The peer's port accepts connections (so the rendezvous passes) but never speaks
-    TensorFlow's protocol: TensorFlow's handshake would wait forever, ignoring SIGTERM (measured:
-    its preemption handler takes it). The watchdog ends it after train.worker_wait_s."""
+@contextlib.contextmanager
+def worker_with_a_mute_peer(tmp_path, wait_s: int):
+    """`train.py` as worker 0 of two, whose peer's port accepts connections (so the rendezvous
+    passes) but never speaks TensorFlow's protocol."""
     workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
     mute = socket.socket()
     mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     mute.bind(("localhost", int(workers[1].rsplit(":", 1)[1])))
     mute.listen(16)
-    environment = dict(os.environ, TF_CONFIG=json.dumps(
-        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress",
-         "--set", "train.distribute=multi_worker", "--set", "train.worker_wait_s=8",
-         "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")],
-        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+    _, process = start_lonely_worker(tmp_path, wait_s, workers)
     try:
-        _, stderr = process.communicate(timeout=240)
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
         mute.close()
+
+
+@pytest.mark.slow
+def test_tensorflow_s_handshake_with_a_peer_that_never_answers_ends_after_the_limit(tmp_path):
+    """TensorFlow's handshake with a mute peer would wait forever, ignoring SIGTERM (measured:
+    its preemption handler takes it). The watchdog ends it after train.worker_wait_s."""
+    started = time.monotonic()
+    with worker_with_a_mute_peer(tmp_path, 8) as process:
+        _, stderr = process.communicate(timeout=240)
     assert process.returncode == -signal.SIGKILL, stderr
     assert "TensorFlow's handshake with the workers of TF_CONFIG did not finish within 8 s " \
            "(train.worker_wait_s)" in stderr
@@ -127,20 +129,7 @@ def test_a_stop_ends_tensorflow_s_handshake_at_once(tmp_path, stop, to_group):
     PID`, docker stop), it stays pending, held blocked in every thread, where the watchdog sees
     it. Either way the command ends at once, saying so. A Ctrl-C (SIGINT to the group) ends the
     waiting process itself, and the watchdog says so without a traceback of its own."""
-    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
-    mute = socket.socket()
-    mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    mute.bind(("localhost", int(workers[1].rsplit(":", 1)[1])))
-    mute.listen(16)
-    environment = dict(os.environ, TF_CONFIG=json.dumps(
-        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": 0}}))
-    process = subprocess.Popen(
-        [sys.executable, "train.py", "--config", "smoke.yaml", "--no-progress",
-         "--set", "train.distribute=multi_worker", "--set", "train.worker_wait_s=600",
-         "--run-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data")],
-        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
-    try:
+    with worker_with_a_mute_peer(tmp_path, 600) as process:
         deadline = time.monotonic() + 240
         while not _watchdog_of(process.pid):  # TensorFlow's handshake has begun.
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -149,10 +138,6 @@ def test_a_stop_ends_tensorflow_s_handshake_at_once(tmp_path, stop, to_group):
         stopped = time.monotonic()
         (os.killpg if to_group else os.kill)(process.pid, stop)
         _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        mute.close()
     assert time.monotonic() - stopped < 30
     # Which of the two ends the waiting process first is a race under SIGINT: either is a stop.
     assert process.returncode in (-signal.SIGKILL, -stop), stderr

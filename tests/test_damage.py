@@ -4,7 +4,9 @@ a valid row, and every damaged file is a one-line error naming it before anythin
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -197,3 +199,19 @@ def test_a_damaged_dataset_metadata_file_regenerates_the_set(tmp_path, capsys, m
     again = captchas.load_or_generate(spec, tmp_path, progress=False)
     assert "damaged or incomplete; regenerating it" in capsys.readouterr().err
     assert np.array_equal(again[0], images) and np.array_equal(again[1], indices)
+
+
+def test_a_fifo_where_the_newest_checkpoint_should_be_is_skipped_without_waiting(tmp_path,
+                                                                                  capsys):
+    """Opening a FIFO for reading waits for a writer forever: only regular files are opened."""
+    run = RunDir(tmp_path)
+    run.save_checkpoint(3, {"w": np.ones(2)})
+    os.mkfifo(run.checkpoints / "step-00000006.npz")
+    found = []
+    reader = threading.Thread(target=lambda: found.append(run.load_latest_checkpoint()),
+                              daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "load_latest_checkpoint waited on the FIFO"
+    assert found[0][0] == 3
+    assert "step-00000006.npz is unreadable" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from helpers import REPO, default_stop_signals
 
 import train as train_script
 from captcha_cnn.core.cli import run_cli
-from captcha_cnn.core.errors import UserError
+from captcha_cnn.core.errors import StopSignal, UserError
 from captcha_cnn.core.run_dir import RunDir
 from captcha_cnn.experiments.plans import PlannedRun, train_runs
 from captcha_cnn.train.loop import train
@@ -377,3 +377,31 @@ def test_sigkill_at_any_moment_then_resume_finishes_the_same_run(reference, tmp_
                       "--run-dir", str(run_dir), "--data-dir", str(data_dir), "--resume")
     assert result.returncode == 0, result.stderr
     assert metrics(run_dir) == reference["metrics"]
+
+
+def _failing_on_the_way_out(stop: KeyboardInterrupt):
+    """A command whose library code, cut short by a stop, fails as it unwinds (TensorFlow's
+    tracing raised "Concurrent access?" from a context manager a Ctrl-C interrupted)."""
+    def main(argv):
+        try:
+            raise stop
+        finally:
+            raise AssertionError("Concurrent access?")
+    return main
+
+
+@pytest.mark.parametrize("stop, status, name", [(KeyboardInterrupt(), 130, "SIGINT"),
+                                                (StopSignal(signal.SIGTERM), 143, "SIGTERM")])
+def test_a_failure_while_a_stop_unwinds_is_the_stop(stop, status, name, capsys):
+    assert run_cli(_failing_on_the_way_out(stop)) == status
+    assert capsys.readouterr().err.strip() == f"stopped by {name}"
+
+
+def test_a_failure_with_no_stop_behind_it_is_not_hidden():
+    def main(argv):
+        try:
+            raise ValueError("a bug")
+        finally:
+            raise AssertionError("another")
+    with pytest.raises(AssertionError):
+        run_cli(main)

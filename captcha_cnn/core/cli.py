@@ -93,6 +93,20 @@ def bounded(message: str, limit: int = MAX_MESSAGE) -> str:
     return f"{message[:end]}... ({len(message) - end} more characters cut)"
 
 
+def stop_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The stop (Ctrl-C's KeyboardInterrupt or a StopSignal) that `error` is, or was raised while
+    handling: a stop lands between any two bytecodes, and library code it interrupts may fail
+    on its way out (TensorFlow's tracing raised "Concurrent access?" from a context manager a
+    Ctrl-C cut short). Such a failure is the stop's, not a bug to show as a traceback."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_cli(main, argv=None) -> int:
     """Run `main(argv)`; a UserError becomes `error: ...` on stderr and exit status 2. SIGTERM and
     SIGHUP stop the command as Ctrl-C does (training checkpoints first: signals.StopRequest) and end
@@ -100,17 +114,20 @@ def run_cli(main, argv=None) -> int:
     previous = take_signals((signal.SIGTERM, signal.SIGHUP), raise_stop_signal)
     try:
         main(argv)
-    except UserError as error:
-        print(f"error: {bounded(str(error))}", file=sys.stderr)
-        return 2
-    except OSError as error:  # A full disk, a file where a folder should be, no permission.
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {bounded(where + str(error.strerror or error))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as interrupt:
-        signum = interrupt.signum if isinstance(interrupt, StopSignal) else signal.SIGINT
-        print(f"\nstopped by {signal.Signals(signum).name}", file=sys.stderr)
-        return 128 + signum
+    except BaseException as error:
+        interrupt = stop_behind(error)
+        if interrupt is not None:
+            signum = interrupt.signum if isinstance(interrupt, StopSignal) else signal.SIGINT
+            print(f"\nstopped by {signal.Signals(signum).name}", file=sys.stderr)
+            return 128 + signum
+        if isinstance(error, UserError):
+            print(f"error: {bounded(str(error))}", file=sys.stderr)
+            return 2
+        if isinstance(error, OSError):  # A full disk, a file where a folder should be, no permission.
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {bounded(where + str(error.strerror or error))}", file=sys.stderr)
+            return 2
+        raise
     finally:
         give_back_signals(previous)
     return 0

@@ -66,12 +66,11 @@ def advise(kind: str, obs, levels, history: list, growth: float = 1.0) -> str:
         return ("remove the sigmoid before the loss 'with logits' (or use a binary "
                 "cross-entropy on probabilities, from_logits=False): a sigmoid cross-entropy with "
                 "logits must see raw outputs")
-    if kind == "diverging" and growth >= 100.0:
-        return (f"{_scale_first(levels)}clip gradients (e.g. clipnorm=1.0) and lower the "
-                f"learning rate (by 3x to 10x): the gradients exploded before the loss did; a "
-                f"diverged checkpoint cannot be resumed")
     if kind == "diverging":
-        return _scale_first(levels) + ADVICE[kind]
+        exploded = ("clip gradients (e.g. clipnorm=1.0) and lower the learning rate (by 3x to "
+                    "10x): the gradients exploded before the loss did; a diverged checkpoint "
+                    "cannot be resumed")
+        return _scale_first(levels) + (exploded if growth >= 100.0 else ADVICE[kind])
     return ADVICE[kind]
 
 

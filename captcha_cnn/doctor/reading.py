@@ -28,6 +28,7 @@ class Reading:
     def __init__(self, targets, block_size: int | None, loss, activations: list, dtype: str):
         self.targets, self.block_size, self.loss = targets, block_size, loss
         self.activations, self.notes = activations, []
+        self._target_spreads: dict[tuple, float | None] = {}
         self.tolerance = lr.PROBABILITY_TOLERANCE.get(dtype, 1e-3)
         self.match = lr.LOSS_MATCH_TOLERANCE.get(dtype, 1e-3)
 
@@ -63,15 +64,24 @@ class Reading:
         output = self._single(outputs)
         if output is None or not len(output):
             return None
-        blocks = lr.class_blocks(self.targets, output, self._classes(output))
-        targets = np.asarray(blocks if blocks is not None else self.targets, dtype=np.float64)
-        output, targets = output.reshape(len(output), -1), targets.reshape(len(targets), -1)
-        if targets.shape != output.shape:
+        target_spread = self._target_spread(output)
+        if target_spread is None:
             return None
-        target_spread = float(targets.std(axis=0).max())
-        if not np.isfinite(target_spread) or target_spread <= 0.0:
-            return None
-        return float(output.std(axis=0).max()) / target_spread
+        return float(output.reshape(len(output), -1).std(axis=0).max()) / target_spread
+
+    def _target_spread(self, output: np.ndarray) -> float | None:
+        """The targets' largest standard deviation over examples of one unit, read as outputs
+        of this shape read them (once per shape: the probe does not change between looks)."""
+        shape = output.shape
+        if shape not in self._target_spreads:
+            blocks = lr.class_blocks(self.targets, output, self._classes(output))
+            targets = np.asarray(blocks if blocks is not None else self.targets, np.float64)
+            targets = targets.reshape(len(targets), -1)
+            spread = (float(targets.std(axis=0).max())
+                      if targets.shape == output.reshape(len(output), -1).shape else None)
+            self._target_spreads[shape] = (spread if spread is not None and np.isfinite(spread)
+                                           and spread > 0.0 else None)
+        return self._target_spreads[shape]
 
     def read(self, outputs: list, loss: float) -> Levels | None:
         output = self._single(outputs)

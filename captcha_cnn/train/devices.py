@@ -147,6 +147,8 @@ def make_placement(train: dict) -> Placement:
                  f"TF_CONFIG did not finish within {train['worker_wait_s']:g} s "
                  f"(train.worker_wait_s), though each accepted a connection: check that every "
                  f"worker runs this command with the same TF_CONFIG cluster")
+        # Outermost, the hold: a stop that came during the wait is let through only once the
+        # Python handlers are back (TensorFlow puts its own SIGTERM handler in meanwhile).
         with stop_signals_held(NATIVE_TAKEN), stop_signals_end_the_process(), \
                 native_wait_limit(train["worker_wait_s"], limit):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
